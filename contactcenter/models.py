@@ -1,0 +1,274 @@
+"""Operators, customers and calls: the people and events everything else is about."""
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .phones import CallerIdStatus, format_phone_number, parse_phone_number, read_caller_id
+
+SIP_ADDRESS = re.compile(r"sip:[^@\s]+@[A-Za-z0-9.-]+(:\d+)?(;[^\s]*)?")
+
+
+class Operator(models.Model):
+    """A person who answers calls. Calls are routed to their phone number or SIP address."""
+
+    class Availability(models.TextChoices):
+        AVAILABLE = "available", _("Available")
+        ON_CALL = "on_call", _("On a call")
+        AWAY = "away", _("Away")
+        OFFLINE = "offline", _("Offline")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.PROTECT,
+        related_name="operator",
+    )
+    display_name = models.CharField(_("display name"), max_length=100)
+    routing_address = models.CharField(
+        _("routing address"),
+        max_length=255,
+        help_text=_("Phone number (e.g. 090-1234-5678) or SIP address (sip:name@example.com)."),
+    )
+    availability = models.CharField(
+        _("availability"),
+        max_length=16,
+        choices=Availability.choices,
+        default=Availability.OFFLINE,
+        db_index=True,
+    )
+    recording_acknowledged_at = models.DateTimeField(
+        _("recording acknowledged at"),
+        null=True,
+        blank=True,
+        help_text=_("When the operator acknowledged that their calls are recorded."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("operator")
+        verbose_name_plural = _("operators")
+        ordering = ["display_name"]
+        permissions = [
+            ("view_other_operators_data", _("Can see every operator's data")),
+        ]
+
+    def __str__(self):
+        return self.display_name
+
+    def clean(self):
+        address = self.routing_address.strip()
+        if address.lower().startswith("sip:"):
+            if not SIP_ADDRESS.fullmatch(address):
+                raise ValidationError(
+                    {"routing_address": _("Enter a SIP address like sip:name@example.com.")}
+                )
+            self.routing_address = address
+        else:
+            try:
+                self.routing_address = parse_phone_number(address)
+            except ValidationError as error:
+                raise ValidationError({"routing_address": error.messages}) from None
+
+    @property
+    def has_acknowledged_recording(self):
+        return self.recording_acknowledged_at is not None
+
+
+class CustomerQuerySet(models.QuerySet):
+    def for_caller(self, raw_from):
+        """The customer behind a call's ``From``, created on first contact.
+
+        A presented number finds the one customer with that number. A withheld or unusable
+        caller ID gets a new customer of its own every time: two anonymous callers are not
+        the same person, and one of them exercising their rights (deletion, withdrawal of
+        consent) must never touch the other's calls.
+        """
+        caller = read_caller_id(raw_from)
+        if caller.status != CallerIdStatus.PRESENTED:
+            return self.create(caller_id_status=caller.status)
+        try:
+            with transaction.atomic():
+                return self.get_or_create(phone_number=caller.e164)[0]
+        except models.IntegrityError:
+            # Two first calls from one number at the same instant: the other one won.
+            return self.get(phone_number=caller.e164)
+
+
+class Customer(models.Model):
+    """A caller, known by the number they call from (E.164), or anonymous if withheld."""
+
+    phone_number = models.CharField(
+        _("phone number"), max_length=16, unique=True, null=True, blank=True
+    )
+    caller_id_status = models.CharField(
+        _("caller ID"),
+        max_length=16,
+        choices=CallerIdStatus.choices,
+        default=CallerIdStatus.PRESENTED,
+    )
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(caller_id_status=CallerIdStatus.PRESENTED, phone_number__isnull=False)
+                    | (
+                        ~models.Q(caller_id_status=CallerIdStatus.PRESENTED)
+                        & models.Q(phone_number__isnull=True)
+                    )
+                ),
+                name="customer_number_matches_caller_id",
+                violation_error_message=_(
+                    "A customer has a phone number exactly when their number was presented."
+                ),
+            ),
+        ]
+
+    def __str__(self):
+        if self.phone_number:
+            return self.formatted_phone_number
+        return _("%(status)s caller #%(id)s") % {
+            "status": self.get_caller_id_status_display(),
+            "id": self.pk,
+        }
+
+    def clean(self):
+        if self.phone_number:
+            try:
+                self.phone_number = parse_phone_number(self.phone_number)
+            except ValidationError as error:
+                raise ValidationError({"phone_number": error.messages}) from None
+            self.caller_id_status = CallerIdStatus.PRESENTED
+        elif self.caller_id_status == CallerIdStatus.PRESENTED:
+            raise ValidationError({"phone_number": _("Enter the customer's phone number.")})
+        else:
+            self.phone_number = None
+
+    @property
+    def formatted_phone_number(self):
+        return format_phone_number(self.phone_number)
+
+
+class Call(models.Model):
+    """One Twilio call leg, identified by its CallSid."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", _("Inbound")
+        OUTBOUND_API = "outbound-api", _("Outbound (API)")
+        OUTBOUND_DIAL = "outbound-dial", _("Outbound (dialled)")
+
+    class Status(models.TextChoices):
+        # Twilio's CallStatus values, in the order a call moves through them.
+        QUEUED = "queued", _("Queued")
+        INITIATED = "initiated", _("Initiated")
+        RINGING = "ringing", _("Ringing")
+        IN_PROGRESS = "in-progress", _("In progress")
+        COMPLETED = "completed", _("Completed")
+        BUSY = "busy", _("Busy")
+        NO_ANSWER = "no-answer", _("No answer")
+        CANCELED = "canceled", _("Canceled")
+        FAILED = "failed", _("Failed")
+
+    FINAL_STATUSES = frozenset(
+        {Status.COMPLETED, Status.BUSY, Status.NO_ANSWER, Status.CANCELED, Status.FAILED}
+    )
+    STATUS_RANK = {
+        Status.QUEUED: 0,
+        Status.INITIATED: 1,
+        Status.RINGING: 2,
+        Status.IN_PROGRESS: 3,
+        **dict.fromkeys(FINAL_STATUSES, 4),
+    }
+
+    sid = models.CharField(_("call SID"), max_length=34, unique=True)
+    direction = models.CharField(
+        _("direction"), max_length=16, choices=Direction.choices, default=Direction.INBOUND
+    )
+    from_number = models.CharField(_("from"), max_length=64, blank=True)
+    to_number = models.CharField(_("to"), max_length=64, blank=True)
+    customer = models.ForeignKey(
+        Customer,
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="calls",
+        null=True,
+        blank=True,
+    )
+    operator = models.ForeignKey(
+        Operator,
+        verbose_name=_("operator"),
+        on_delete=models.PROTECT,
+        related_name="calls",
+        null=True,
+        blank=True,
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.RINGING
+    )
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    duration = models.PositiveIntegerField(_("duration (seconds)"), null=True, blank=True)
+    last_sequence_number = models.IntegerField(
+        _("last status sequence number"),
+        null=True,
+        blank=True,
+        help_text=_("Twilio's SequenceNumber of the last status callback applied."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("call")
+        verbose_name_plural = _("calls")
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["-started_at"], name="call_started_idx"),
+            models.Index(fields=["operator", "-started_at"], name="call_operator_started_idx"),
+            models.Index(fields=["customer", "-started_at"], name="call_customer_started_idx"),
+            models.Index(fields=["status"], name="call_status_idx"),
+        ]
+
+    def __str__(self):
+        return self.sid
+
+    @property
+    def is_finished(self):
+        return self.status in self.FINAL_STATUSES
+
+    def apply_status(self, *, status, sequence_number, timestamp=None, duration=None):
+        """Apply one Twilio status callback; return whether it changed the call.
+
+        Callbacks are separate requests and may arrive late, twice or out of order. A
+        callback is ignored when its SequenceNumber is not newer than the last one applied,
+        or when it would move the call backwards (e.g. ``ringing`` after ``completed``).
+        """
+        if status not in self.Status.values:
+            raise ValueError(f"unknown call status {status!r}")
+        if self.last_sequence_number is not None and sequence_number <= self.last_sequence_number:
+            return False
+        if self.is_finished or self.STATUS_RANK[status] < self.STATUS_RANK[self.status]:
+            return False
+        at = timestamp or timezone.now()
+        self.status = status
+        self.last_sequence_number = sequence_number
+        if status == self.Status.IN_PROGRESS and self.answered_at is None:
+            self.answered_at = at
+        if status in self.FINAL_STATUSES:
+            self.ended_at = at
+            if duration is not None:
+                self.duration = duration
+        return True

@@ -1,0 +1,36 @@
+"""The three staff roles, as Django groups created by a data migration.
+
+Group names are the Japanese names people see in the admin. Permissions are granted by
+migrations (``0002_roles`` here; later apps add their own), so a deployment's roles are
+reproducible and reviewable in version control.
+"""
+
+SUPERVISOR = "監督者"
+OPERATOR = "オペレーター"
+COMPLIANCE = "コンプライアンス担当"
+
+ALL_ROLES = (SUPERVISOR, OPERATOR, COMPLIANCE)
+
+
+def grant(apps, group_name, permissions):
+    """Give ``group_name`` the permissions named ``app_label.codename`` (used by migrations)."""
+    from django.contrib.auth.management import create_permissions
+
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    # Permissions are normally created after all migrations ran; a data migration that
+    # needs them must create them first.
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    group, _ = group_model.objects.get_or_create(name=group_name)
+    for name in permissions:
+        app_label, codename = name.split(".")
+        group.permissions.add(
+            permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+
+
+def has_role(user, role):
+    return user.is_authenticated and user.groups.filter(name=role).exists()

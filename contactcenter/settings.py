@@ -1,0 +1,371 @@
+"""Settings for the call-recording compliance back office.
+
+Everything comes from the environment (django-environ) with embedded defaults, so the
+project runs with nothing set: SQLite under ``var/``, Celery tasks in-process, recordings
+on the local disk, a development key. When ``DEBUG`` is off the defaults that are only
+safe on a developer's machine are refused, and the error names the variable to set.
+
+The README's configuration table lists these variables in the same order.
+"""
+
+import base64
+import binascii
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+# Development-only values. Production refuses every one of them (see ``_require``).
+DEV_SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production"  # noqa: S105
+DEV_TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+DEV_TWILIO_AUTH_TOKEN = "dev-twilio-auth-token"  # noqa: S105
+DEV_RECORDINGS_MASTER_KEYS = "dev-1:" + base64.urlsafe_b64encode(b"d" * 32).decode()
+
+
+def _fail(name, problem):
+    raise ImproperlyConfigured(f"{name}: {problem}")
+
+
+def _bool(name, default):
+    """A strict boolean: a typo such as DEBUG=flase must not silently mean False."""
+    raw = env.str(name, default="").strip().lower()
+    if raw == "":
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    _fail(name, f"expected true or false, got {raw!r}")
+
+
+def _int(name, default, *, minimum=None):
+    raw = env.str(name, default="").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        _fail(name, f"expected a whole number, got {raw!r}")
+    if minimum is not None and value < minimum:
+        _fail(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _url(name, default, *, schemes):
+    value = env.str(name, default=default).strip()
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.netloc:
+        _fail(name, f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return value.rstrip("/")
+
+
+def _master_keys(name, default):
+    """Parse ``kid:base64key,kid:base64key`` (newest first) into an ordered list of pairs."""
+    raw = env.str(name, default=default).strip()
+    keys = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        kid, sep, encoded = item.partition(":")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", kid):
+            _fail(name, "each key must look like KEY_ID:BASE64 (key id of letters, digits, _.-)")
+        try:
+            key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            _fail(name, f"key {kid!r} is not valid base64")
+        if len(key) != 32:
+            _fail(name, f"key {kid!r} must decode to 32 bytes (AES-256), got {len(key)}")
+        if kid in dict(keys):
+            _fail(name, f"key id {kid!r} appears twice")
+        keys.append((kid, key))
+    if not keys:
+        _fail(name, "at least one key is required")
+    return keys
+
+
+# --- core ----------------------------------------------------------------------------------
+
+DEBUG = _bool("DEBUG", True)
+# Whether this is a production deployment, fixed at start (the test runner turns DEBUG off
+# for its own reasons; this keeps the deployment's answer).
+IS_PRODUCTION = not DEBUG
+
+SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+
+# The URL Twilio uses to reach us. Webhook signatures are checked against this, never
+# against the Host header or proxy headers, which an attacker can choose.
+PUBLIC_BASE_URL = _url("PUBLIC_BASE_URL", "http://127.0.0.1:8000", schemes=("http", "https"))
+
+try:
+    DATABASES = {
+        "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+    }
+except (ImproperlyConfigured, KeyError, ValueError) as exc:
+    _fail("DATABASE_URL", f"not a database URL this project supports ({exc})")
+if DATABASES["default"].get("ENGINE") not in {
+    "django.db.backends.postgresql",
+    "django.db.backends.sqlite3",
+}:
+    _fail("DATABASE_URL", "use postgres://… (production) or sqlite:///… (development)")
+DATABASES["default"]["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+REDIS_URL = env.str("REDIS_URL", default="").strip()
+if REDIS_URL and urlsplit(REDIS_URL).scheme not in {"redis", "rediss"}:
+    _fail("REDIS_URL", "expected redis://host:port/db or rediss://…")
+
+# --- Twilio --------------------------------------------------------------------------------
+
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default=DEV_TWILIO_ACCOUNT_SID).strip()
+if not re.fullmatch(r"AC[0-9a-fA-F]{32}", TWILIO_ACCOUNT_SID):
+    _fail("TWILIO_ACCOUNT_SID", "expected AC followed by 32 hexadecimal characters")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default=DEV_TWILIO_AUTH_TOKEN).strip()
+TWILIO_API_BASE_URL = _url(
+    "TWILIO_API_BASE_URL", "https://api.twilio.com", schemes=("http", "https")
+)
+TWILIO_CALLER_ID = env.str("TWILIO_CALLER_ID", default="").strip()
+if TWILIO_CALLER_ID and not re.fullmatch(r"\+[1-9]\d{6,14}", TWILIO_CALLER_ID):
+    _fail("TWILIO_CALLER_ID", "expected the center's number in E.164, e.g. +815012345678")
+
+# --- recordings ----------------------------------------------------------------------------
+
+RECORDINGS_MASTER_KEYS = _master_keys("RECORDINGS_MASTER_KEYS", DEV_RECORDINGS_MASTER_KEYS)
+RECORDINGS_ROOT = Path(env.str("RECORDINGS_ROOT", default=str(VAR_DIR / "recordings")))
+
+# --- production guard ----------------------------------------------------------------------
+
+
+def _require(name, ok, problem):
+    if not ok:
+        _fail(name, f"{problem} (required when DEBUG is off)")
+
+
+if IS_PRODUCTION:
+    _require(
+        "SECRET_KEY",
+        len(SECRET_KEY) >= 50 and SECRET_KEY != DEV_SECRET_KEY,
+        "set a random value of at least 50 characters",
+    )
+    _require(
+        "ALLOWED_HOSTS",
+        bool(ALLOWED_HOSTS) and "*" not in ALLOWED_HOSTS,
+        "list the host names this site is served under (no '*')",
+    )
+    _require(
+        "PUBLIC_BASE_URL",
+        PUBLIC_BASE_URL.startswith("https://"),
+        "set the public https:// URL Twilio reaches this site at",
+    )
+    _require(
+        "TWILIO_ACCOUNT_SID",
+        TWILIO_ACCOUNT_SID != DEV_TWILIO_ACCOUNT_SID,
+        "set your Twilio account SID",
+    )
+    _require(
+        "TWILIO_AUTH_TOKEN",
+        TWILIO_AUTH_TOKEN not in {"", DEV_TWILIO_AUTH_TOKEN},
+        "set your Twilio auth token",
+    )
+    _require(
+        "RECORDINGS_MASTER_KEYS",
+        dict(RECORDINGS_MASTER_KEYS).keys().isdisjoint({"dev-1"}),
+        "set your own key-encryption keys; the development key is public",
+    )
+
+# --- Django --------------------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "contactcenter",
+    "consent",
+    "privacy",
+    "recordings",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+if not DEBUG:
+    # gunicorn serves the collected static files itself; runserver does it in development.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
+ROOT_URLCONF = "contactcenter.urls"
+WSGI_APPLICATION = "contactcenter.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- language and time ---------------------------------------------------------------------
+
+LANGUAGE_CODE = "ja"
+LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Asia/Tokyo"
+USE_I18N = True
+USE_TZ = True
+
+# The region used to read a phone number written without a country code.
+PHONE_DEFAULT_REGION = "JP"
+
+# --- files ---------------------------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Encrypted recording blobs only; plaintext audio never reaches a storage backend.
+    "recordings": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": str(RECORDINGS_ROOT),
+            "directory_permissions_mode": 0o700,
+            "file_permissions_mode": 0o600,
+        },
+    },
+}
+MEDIA_ROOT = VAR_DIR / "media"
+
+# --- security ------------------------------------------------------------------------------
+
+CSRF_TRUSTED_ORIGINS = ["{0.scheme}://{0.netloc}".format(urlsplit(PUBLIC_BASE_URL))]
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = 8 * 60 * 60  # one working shift
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Behind a TLS-terminating proxy Django sees plain HTTP. Only trust the proxy's header
+# when the deployment says a proxy that sets it is in front (docker-compose does).
+BEHIND_TLS_PROXY = _bool("BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+if not DEBUG:
+    SECURE_SSL_REDIRECT = True
+    # Container health checks call /healthz over plain HTTP from inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # The preload flag lets the domain be added to browsers' HTTPS-only lists; a site
+    # that must stay reachable over plain HTTP on a subdomain sets it to false.
+    SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", True)
+
+# --- email ---------------------------------------------------------------------------------
+
+try:
+    _email = env.email_url("EMAIL_URL", default="consolemail://")
+except (ImproperlyConfigured, KeyError, ValueError) as exc:
+    _fail(
+        "EMAIL_URL", f"not an email URL (smtp+tls://user:password@host:587, consolemail://): {exc}"
+    )
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Celery --------------------------------------------------------------------------------
+
+# Without REDIS_URL every task runs in-process, synchronously, when it is sent; the
+# contactcenter app logs this once at start so nobody mistakes it for a production setup.
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+# Our tasks are idempotent (a task can run twice without harm), so acknowledge only after
+# the work is done and put the message back if the worker process dies mid-task.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# With acks_late, Redis hands an unacknowledged message to another worker after the
+# visibility timeout. It must exceed the longest task plus the longest retry countdown
+# (fetching an hour of audio takes minutes; backoff is capped at 15 minutes), or a slow
+# task runs twice at once; it also bounds how long a crashed worker's task waits. One hour.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
+CELERY_RESULT_EXPIRES = 60 * 60
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {}
+
+# --- REST API ------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+}
+
+# --- logging -------------------------------------------------------------------------------
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    _fail("LOG_LEVEL", "expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        name: {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}
+        for name in ("contactcenter", "consent", "privacy", "recordings")
+    },
+}

@@ -1,0 +1,23 @@
+import os
+import socket
+
+from celery import shared_task
+from django.db import connection
+
+
+@shared_task(ignore_result=False)
+def ping():
+    """Answer from whichever process runs the task, after touching the database.
+
+    Used by operators to check that workers are consuming, and by the integration test
+    that proves a task travels through the broker to a separate worker process.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        (one,) = cursor.fetchone()
+    return {
+        "pong": one == 1,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "database": connection.vendor,
+    }

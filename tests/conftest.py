@@ -1,0 +1,141 @@
+import os
+import subprocess
+import sys
+
+import pytest
+import redis
+from django.conf import settings
+
+from contactcenter.roles import COMPLIANCE, OPERATOR, SUPERVISOR
+
+from .factories import OperatorFactory, UserFactory
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_report_header(config):
+    database = settings.DATABASES["default"]
+    return [
+        f"database: {database['ENGINE'].rsplit('.', 1)[-1]} ({database['NAME']})",
+        f"celery broker: {settings.REDIS_URL or 'none (tasks run in-process)'}",
+    ]
+
+
+def require_service(name, problem):
+    """A missing service fails the test in CI and skips it on a developer's machine."""
+    message = f"{name} is not reachable: {problem}"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def redis_url():
+    """A reachable Redis: the configured REDIS_URL, or the local default."""
+    url = settings.REDIS_URL or "redis://127.0.0.1:6379/0"
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        require_service("Redis", f"{url}: {error}")
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _recordings_in_tmp(settings, tmp_path):
+    """Each test gets its own recordings directory."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "recordings": {
+            **settings.STORAGES["recordings"],
+            "OPTIONS": {
+                **settings.STORAGES["recordings"]["OPTIONS"],
+                "location": str(tmp_path / "recordings"),
+            },
+        },
+    }
+
+
+@pytest.fixture
+def supervisor(db):
+    return UserFactory(username="supervisor", roles=[SUPERVISOR])
+
+
+@pytest.fixture
+def compliance_officer(db):
+    return UserFactory(username="compliance", roles=[COMPLIANCE])
+
+
+@pytest.fixture
+def operator(db):
+    return OperatorFactory(user=UserFactory(username="operator", roles=[OPERATOR]))
+
+
+@pytest.fixture
+def other_operator(db):
+    return OperatorFactory(user=UserFactory(username="other-operator", roles=[OPERATOR]))
+
+
+# --- running the project in a separate process, as a deployment would ---------------------
+
+BASE_DIR = settings.BASE_DIR
+SETTINGS_VARIABLES_PREFIXES = (
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "PUBLIC_BASE_URL",
+    "DATABASE",
+    "REDIS_URL",
+    "TWILIO_",
+    "RECORDINGS_",
+    "STATIC_ROOT",
+    "BEHIND_TLS_PROXY",
+    "SECURE_",
+    "EMAIL_URL",
+    "DEFAULT_FROM_EMAIL",
+    "LOG_LEVEL",
+    "DJANGO_SETTINGS_MODULE",
+)
+
+
+def project_env(**variables):
+    """This process's environment without any project setting, plus ``variables``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_VARIABLES_PREFIXES)}
+    env["DJANGO_SETTINGS_MODULE"] = "contactcenter.settings"
+    env.update({k: str(v) for k, v in variables.items()})
+    return env
+
+
+def run_project(args, *, timeout=60, **variables):
+    """Run ``python <args>`` in the project directory with only ``variables`` configured."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=BASE_DIR,
+        env=project_env(**variables),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def production_variables(**overrides):
+    """A complete, valid set of production settings (no real secrets)."""
+    values = {
+        "DEBUG": "false",
+        "SECRET_KEY": "s" * 20 + "-production-secret-key-for-tests-" + "k" * 10,
+        "ALLOWED_HOSTS": "callcenter.example.jp",
+        "PUBLIC_BASE_URL": "https://callcenter.example.jp",
+        "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
+        "TWILIO_AUTH_TOKEN": "production-auth-token",
+        "RECORDINGS_MASTER_KEYS": "k2026:" + "A" * 43 + "=",
+    }
+    values.update(overrides)
+    return values

@@ -1,0 +1,168 @@
+"""The admin shows each role what it may see, in Japanese first, and nothing more."""
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from contactcenter.models import Call, Customer, Operator
+
+from .factories import CallFactory, CustomerFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+# One sample row per registered model, so that every changelist and change form is opened.
+SAMPLES = {
+    "auth.user": lambda: UserFactory(username="sample-user"),
+    "auth.group": lambda: Group.objects.get(name="監督者"),
+    "contactcenter.operator": lambda: CallFactory().operator,
+    "contactcenter.customer": lambda: CustomerFactory(),
+    "contactcenter.call": lambda: CallFactory(),
+}
+
+SUPERVISOR_MODELS = ["contactcenter.operator", "contactcenter.customer", "contactcenter.call"]
+
+
+def admin_urls(label, obj):
+    app_label, model_name = label.split(".")
+    return (
+        reverse(f"admin:{app_label}_{model_name}_changelist"),
+        reverse(f"admin:{app_label}_{model_name}_change", args=[obj.pk]),
+    )
+
+
+def test_every_registered_model_has_a_sample():
+    registered = {model._meta.label_lower for model in admin.site._registry}
+    assert registered == set(SAMPLES)
+
+
+@pytest.mark.parametrize("label", sorted(SAMPLES))
+def test_a_superuser_opens_every_changelist_and_change_form(client, label):
+    client.force_login(UserFactory(username="root", is_superuser=True))
+    for url in admin_urls(label, SAMPLES[label]()):
+        response = client.get(url)
+        assert response.status_code == 200, url
+
+
+@pytest.mark.parametrize("label", SUPERVISOR_MODELS)
+def test_a_supervisor_opens_core_changelists_and_change_forms(client, supervisor, label):
+    client.force_login(supervisor)
+    for url in admin_urls(label, SAMPLES[label]()):
+        response = client.get(url)
+        assert response.status_code == 200, url
+
+
+@pytest.mark.parametrize("label", SUPERVISOR_MODELS)
+def test_a_compliance_officer_sees_the_core_data(client, compliance_officer, label):
+    client.force_login(compliance_officer)
+    for url in admin_urls(label, SAMPLES[label]()):
+        assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize("label", ["auth.user", "auth.group"])
+@pytest.mark.parametrize("role", ["supervisor", "compliance_officer", "operator"])
+def test_account_administration_is_refused_to_staff_roles(client, request, role, label):
+    user = request.getfixturevalue(role)
+    user = user.user if isinstance(user, Operator) else user
+    client.force_login(user)
+    for url in admin_urls(label, SAMPLES[label]()):
+        assert client.get(url).status_code == 403, url
+
+
+def test_a_compliance_officer_cannot_change_an_operator(client, compliance_officer, operator):
+    client.force_login(compliance_officer)
+    url = reverse("admin:contactcenter_operator_change", args=[operator.pk])
+    response = client.post(url, {"display_name": "changed"})
+    assert response.status_code == 403
+    operator.refresh_from_db()
+    assert operator.display_name != "changed"
+
+
+class TestOperatorsSeeOnlyTheirOwnData:
+    def test_the_call_list_shows_only_their_calls(self, client, operator, other_operator):
+        own = CallFactory(operator=operator)
+        other = CallFactory(operator=other_operator)
+        client.force_login(operator.user)
+        response = client.get(reverse("admin:contactcenter_call_changelist"))
+        assert response.status_code == 200
+        assert own.sid in response.text
+        assert other.sid not in response.text
+
+    def test_another_operators_call_cannot_be_opened(self, client, operator, other_operator):
+        other = CallFactory(operator=other_operator)
+        client.force_login(operator.user)
+        response = client.get(reverse("admin:contactcenter_call_change", args=[other.pk]))
+        assert response.status_code == 302
+        assert response.url == reverse("admin:index")
+        assert (
+            client.get(
+                reverse("admin:contactcenter_call_change", args=[CallFactory(operator=operator).pk])
+            ).status_code
+            == 200
+        )
+
+    def test_the_operator_list_shows_only_themselves(self, client, operator, other_operator):
+        client.force_login(operator.user)
+        response = client.get(reverse("admin:contactcenter_operator_changelist"))
+        assert operator.display_name in response.text
+        assert other_operator.display_name not in response.text
+        other_url = reverse("admin:contactcenter_operator_change", args=[other_operator.pk])
+        assert client.get(other_url).status_code == 302
+
+    def test_customers_are_refused(self, client, operator):
+        client.force_login(operator.user)
+        assert client.get(reverse("admin:contactcenter_customer_changelist")).status_code == 403
+
+
+def test_calls_cannot_be_added_or_deleted_in_the_admin(client, supervisor):
+    call = CallFactory()
+    client.force_login(supervisor)
+    assert client.get(reverse("admin:contactcenter_call_add")).status_code == 403
+    assert (
+        client.post(
+            reverse("admin:contactcenter_call_delete", args=[call.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    assert Call.objects.filter(pk=call.pk).exists()
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page(client):
+    response = client.get(reverse("admin:contactcenter_call_changelist"))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("admin:login"))
+
+
+def test_the_admin_speaks_japanese_by_default_and_english_on_request(client, supervisor):
+    CallFactory()
+    client.force_login(supervisor)
+    url = reverse("admin:contactcenter_call_changelist")
+
+    response = client.get(url)
+    assert '<html lang="ja"' in response.text
+    assert "通話録音コンプライアンス管理" in response.text
+    assert "通話時間（秒）" in response.text
+
+    response = client.post(reverse("set_language"), {"language": "en", "next": url})
+    assert response.status_code == 302
+    response = client.get(url)
+    assert '<html lang="en"' in response.text
+    assert "Call recording compliance" in response.text
+    assert "duration (seconds)" in response.text.lower()
+
+
+def test_customers_are_found_by_the_number_as_people_type_it(client, supervisor):
+    wanted = CustomerFactory(phone_number="+81312345678")
+    other = CustomerFactory(phone_number="+81662345678")
+    client.force_login(supervisor)
+    response = client.get(reverse("admin:contactcenter_customer_changelist"), {"q": "03-1234-5678"})
+    assert response.status_code == 200
+    assert reverse("admin:contactcenter_customer_change", args=[wanted.pk]) in response.text
+    assert reverse("admin:contactcenter_customer_change", args=[other.pk]) not in response.text
+
+
+def test_withheld_customers_render_in_the_list(client, supervisor):
+    anonymous = Customer.objects.for_caller("anonymous")
+    client.force_login(supervisor)
+    response = client.get(reverse("admin:contactcenter_customer_changelist"))
+    assert f"非通知の発信者 #{anonymous.pk}" in response.text

@@ -1,0 +1,75 @@
+"""seed_demo fills an empty database with a believable demo; running it again changes nothing."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.forms.models import model_to_dict
+from django.urls import reverse
+
+from contactcenter.models import Call, Customer, Operator
+from contactcenter.phones import CallerIdStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def snapshot():
+    users = get_user_model().objects.order_by("username")
+    return {
+        "users": [
+            (u.username, u.password, u.is_staff, sorted(u.groups.values_list("name", flat=True)))
+            for u in users
+        ],
+        "operators": [model_to_dict(o) for o in Operator.objects.order_by("pk")],
+        "customers": [model_to_dict(c) for c in Customer.objects.order_by("pk")],
+        "calls": [model_to_dict(c) for c in Call.objects.order_by("pk")],
+    }
+
+
+def test_running_it_twice_gives_the_same_data(capsys):
+    call_command("seed_demo")
+    first = snapshot()
+    call_command("seed_demo")
+    assert snapshot() == first
+    assert "0 new" in capsys.readouterr().out
+
+
+def test_it_creates_each_role_and_prints_the_credentials(capsys):
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    users = {u.username: u for u in get_user_model().objects.all()}
+    assert set(users) == {"supervisor", "compliance", "operator1", "operator2", "operator3"}
+    assert users["supervisor"].groups.get().name == "監督者"
+    assert users["compliance"].groups.get().name == "コンプライアンス担当"
+    assert {users[f"operator{i}"].groups.get().name for i in (1, 2, 3)} == {"オペレーター"}
+    for username in users:
+        assert username in out
+    assert "demo-supervisor-pass" in out
+    assert Operator.objects.count() == 3
+    assert all(o.has_acknowledged_recording for o in Operator.objects.all())
+
+
+def test_it_creates_customers_and_calls_including_a_withheld_caller():
+    call_command("seed_demo")
+    assert Customer.objects.filter(caller_id_status=CallerIdStatus.PRESENTED).count() == 5
+    assert Customer.objects.filter(caller_id_status=CallerIdStatus.WITHHELD).count() == 1
+    assert Call.objects.count() == 16
+    assert Call.objects.filter(status=Call.Status.NO_ANSWER, operator=None).exists()
+    assert Call.objects.filter(status=Call.Status.COMPLETED).exclude(operator=None).exists()
+
+
+def test_the_printed_supervisor_account_opens_the_japanese_admin(client):
+    call_command("seed_demo")
+    assert client.login(username="supervisor", password="demo-supervisor-pass")
+    response = client.get(reverse("admin:contactcenter_call_changelist"))
+    assert response.status_code == 200
+    assert "通話" in response.text
+    assert Call.objects.first().sid in response.text
+
+
+def test_it_refuses_to_run_in_production(settings):
+    settings.IS_PRODUCTION = True
+    with pytest.raises(CommandError, match="DEBUG off"):
+        call_command("seed_demo")
+    assert not get_user_model().objects.exists()
+    call_command("seed_demo", allow_production=True)
+    assert get_user_model().objects.filter(username="supervisor").exists()
