@@ -1,10 +1,12 @@
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 import redis
 from django.conf import settings
+from django.utils import timezone
 
 from contactcenter.roles import COMPLIANCE, OPERATOR, SUPERVISOR
 
@@ -73,14 +75,24 @@ def compliance_officer(db):
     return UserFactory(username="compliance", roles=[COMPLIANCE])
 
 
+def acknowledged_operator(username):
+    """An operator who acknowledged a month ago that their calls are recorded."""
+    from consent.services import acknowledge_recording
+
+    operator = OperatorFactory(user=UserFactory(username=username, roles=[OPERATOR]))
+    acknowledge_recording(operator=operator, by=None, at=timezone.now() - timedelta(days=30))
+    operator.refresh_from_db()
+    return operator
+
+
 @pytest.fixture
 def operator(db):
-    return OperatorFactory(user=UserFactory(username="operator", roles=[OPERATOR]))
+    return acknowledged_operator("operator")
 
 
 @pytest.fixture
 def other_operator(db):
-    return OperatorFactory(user=UserFactory(username="other-operator", roles=[OPERATOR]))
+    return acknowledged_operator("other-operator")
 
 
 # --- running the project in a separate process, as a deployment would ---------------------

@@ -51,3 +51,46 @@ class CallFactory(factory.django.DjangoModelFactory):
     to_number = "+815012345678"
     status = Call.Status.COMPLETED
     duration = 120
+
+
+class PurposeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "privacy.Purpose"
+        django_get_or_create = ["code"]
+
+    code = factory.Sequence(lambda n: f"purpose-{n}")
+    name_ja = factory.Sequence(lambda n: f"目的{n}")
+    name_en = factory.Sequence(lambda n: f"Purpose {n}")
+    description_ja = "説明"
+    description_en = "Description"
+    retention_days = 365
+    allows_training_review = False
+
+
+class NoticeFactory(factory.django.DjangoModelFactory):
+    """A draft notice; pass ``purposes=[…]`` to announce purposes."""
+
+    class Meta:
+        model = "privacy.Notice"
+        skip_postgeneration_save = True
+
+    body_ja = "当社は、お客様との通話を録音します。"
+    body_en = "We record calls with our customers."
+    contact_ja = "お客様相談窓口 0120-000-000"
+    contact_en = "Customer desk 0120-000-000"
+
+    @factory.post_generation
+    def purposes(self, create, extracted, **kwargs):
+        from privacy.models import NoticePurpose
+
+        for purpose in extracted or ():
+            NoticePurpose.objects.create(notice=self, purpose=purpose)
+
+
+def published_notice(*, purposes, effective_from=None, by=None):
+    """A notice published through the service, as a supervisor would."""
+    from privacy.services import publish_notice
+
+    return publish_notice(
+        notice=NoticeFactory(purposes=purposes), by=by, effective_from=effective_from
+    )

@@ -6,8 +6,11 @@ from django.core.management import CommandError, call_command
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
+from consent.models import ConsentRecord
+from consent.services import has_standing_consent, may_record
 from contactcenter.models import Call, Customer, Operator
 from contactcenter.phones import CallerIdStatus
+from privacy.models import Notice
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +25,8 @@ def snapshot():
         "operators": [model_to_dict(o) for o in Operator.objects.order_by("pk")],
         "customers": [model_to_dict(c) for c in Customer.objects.order_by("pk")],
         "calls": [model_to_dict(c) for c in Call.objects.order_by("pk")],
+        "notices": [model_to_dict(n) for n in Notice.objects.order_by("pk")],
+        "consent": list(ConsentRecord.objects.order_by("pk").values()),
     }
 
 
@@ -73,3 +78,35 @@ def test_it_refuses_to_run_in_production(settings):
     assert not get_user_model().objects.exists()
     call_command("seed_demo", allow_production=True)
     assert get_user_model().objects.filter(username="supervisor").exists()
+
+
+def test_it_publishes_notice_v1_with_three_purposes_before_the_first_call(client):
+    call_command("seed_demo")
+    notice = Notice.objects.get()
+    assert notice.version == 1
+    assert notice.is_published
+    assert notice.effective_from < Call.objects.earliest("started_at").started_at
+    days = {np.purpose.code: np.retention_days for np in notice.notice_purposes.all()}
+    assert days == {"quality": 365, "training": 90, "evidence": 3 * 365}
+    page = client.get(reverse("privacy:notice-current")).text
+    assert "品質向上" in page and "研修" in page and "応対内容の確認・紛争対応" in page
+    assert "通話日から3年間" in page
+
+
+def test_every_demo_call_has_the_callers_answer_and_one_refused(client):
+    call_command("seed_demo")
+    calls = list(Call.objects.select_related("customer", "operator"))
+    answers = ConsentRecord.objects.filter(call__isnull=False)
+    assert answers.count() == len(calls)
+    assert answers.filter(decision=ConsentRecord.Decision.REFUSED, digits="2").count() == 1
+    assert all(record.announcement_sha256 for record in answers)
+    permissions = [may_record(call=call) for call in calls]
+    assert sum(1 for p in permissions if not p) == 1
+    assert {p.reason for p in permissions if not p} == {"refused"}
+
+
+def test_demo_operators_have_standing_consent(client):
+    call_command("seed_demo")
+    for operator in Operator.objects.all():
+        assert has_standing_consent(operator)
+    assert ConsentRecord.objects.filter(operator__isnull=False).count() == 3

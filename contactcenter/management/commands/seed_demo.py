@@ -1,4 +1,5 @@
-"""Fill the database with a believable demo: staff in each role, customers and calls.
+"""Fill the database with a believable demo: staff in each role, the published notice and
+its purposes, customers, calls and the consent given on them.
 
 Idempotent: every row has a natural key (username, phone number, CallSid), so running the
 command again finds what is there and changes nothing. Passwords are set only when an
@@ -16,9 +17,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from consent.models import ConsentRecord
+from consent.services import acknowledge_recording, record_consent
 from contactcenter.models import Call, Customer, Operator
 from contactcenter.phones import CallerIdStatus
 from contactcenter.roles import COMPLIANCE, OPERATOR, SUPERVISOR
+from privacy.models import Notice, NoticePurpose, Purpose
+from privacy.services import publish_notice
 
 STAFF = [
     # username, password, role, last name, first name
@@ -46,6 +51,52 @@ CUSTOMERS = [
 CENTER_NUMBER = "+815012345678"
 DEMO_CALLS = 16
 WITHHELD_CALL = 7  # this demo call comes from a caller who withheld their number
+REFUSED_CALL = 4  # on this call the caller pressed 2: not recorded
+
+PURPOSES = [
+    {
+        "code": "quality",
+        "name_ja": "品質向上",
+        "name_en": "service quality",
+        "description_ja": "応対の品質を評価し、サービスの改善に役立てるため。",
+        "description_en": "To assess how we answer calls and improve our service.",
+        "retention_days": 365,
+        "allows_training_review": False,
+    },
+    {
+        "code": "training",
+        "name_ja": "研修",
+        "name_en": "operator training",
+        "description_ja": "オペレーターの教育・研修の教材として利用するため。",
+        "description_en": "As material for training our operators.",
+        "retention_days": 90,
+        "allows_training_review": True,
+    },
+    {
+        "code": "evidence",
+        "name_ja": "応対内容の確認・紛争対応",
+        "name_en": "confirming what was said and resolving disputes",
+        "description_ja": "お申し出の内容を正確に確認し、トラブルや紛争の際に事実を確かめるため。",
+        "description_en": "To confirm exactly what was asked and agreed, and to settle disputes.",
+        "retention_days": 3 * 365,
+        "allows_training_review": False,
+    },
+]
+
+NOTICE_BODY_JA = """当社のお客様相談窓口では、お客様との通話を録音しています。録音は下記の利用目的の範囲内でのみ利用し、目的ごとに定めた期間が過ぎたものは、通信事業者の設備に残るものも含めて削除します。
+
+通話の冒頭で録音とその目的をお知らせし、同意をいただいた場合にのみ録音します。同意いただけない場合も、録音せずにおつなぎします。
+
+録音の聴取、写しの提供、削除、利用停止、同意の撤回をご希望の場合は、下記の窓口または「録音に関するご請求」のページからお申し出ください。"""
+
+NOTICE_BODY_EN = """Our customer desk records calls with customers. Recordings are used only for the purposes below, and each is deleted once the period set for its purposes has passed, including any copy left with our communications provider.
+
+At the start of each call we say that it is recorded and why, and we record only if you agree. If you do not agree, we connect you without recording.
+
+To hear a recording, receive a copy, have it deleted or its use stopped, or withdraw your consent, contact the desk below or use the "Requests about your recordings" page."""
+
+NOTICE_CONTACT_JA = "株式会社サンプル お客様相談窓口\n電話 0120-000-000（平日 9:00〜18:00）\nメール privacy@example.jp"
+NOTICE_CONTACT_EN = "Sample K.K. customer desk\nPhone 0120-000-000 (weekdays 9:00–18:00 JST)\nEmail privacy@example.jp"
 
 
 def demo_call_sid(index):
@@ -70,10 +121,35 @@ class Command(BaseCommand):
             )
         with transaction.atomic():
             users = self.seed_staff()
+            notice = self.seed_notice(users["supervisor"])
             operators = self.seed_operators(users)
             customers = self.seed_customers()
-            created_calls = self.seed_calls(operators, customers)
+            created_calls = self.seed_calls(operators, customers, notice)
         self.print_summary(created_calls)
+
+    def seed_notice(self, supervisor):
+        purposes = [
+            Purpose.objects.get_or_create(code=values["code"], defaults=values)[0]
+            for values in PURPOSES
+        ]
+        existing = Notice.objects.published().order_by("version").first()
+        if existing:
+            return existing
+        draft = Notice.objects.create(
+            body_ja=NOTICE_BODY_JA,
+            body_en=NOTICE_BODY_EN,
+            contact_ja=NOTICE_CONTACT_JA,
+            contact_en=NOTICE_CONTACT_EN,
+        )
+        for purpose in purposes:
+            NoticePurpose.objects.create(notice=draft, purpose=purpose)
+        notice = publish_notice(notice=draft, by=supervisor)
+        # The demo's history starts months ago, before its calls. The publication service
+        # refuses past dates on purpose, so only here the dates are moved back afterwards.
+        past = timezone.now().replace(microsecond=0) - timedelta(days=120)
+        Notice.objects.filter(pk=notice.pk).update(effective_from=past, published_at=past)
+        notice.refresh_from_db()
+        return notice
 
     def seed_staff(self):
         user_model = get_user_model()
@@ -105,9 +181,15 @@ class Command(BaseCommand):
                     "display_name": f"{user.last_name} {user.first_name}",
                     "routing_address": route,
                     "availability": availability,
-                    "recording_acknowledged_at": timezone.now() - timedelta(days=30),
                 },
             )
+            acknowledge_recording(
+                operator=operator,
+                by=None,
+                method=ConsentRecord.Method.CONTRACT,
+                at=timezone.now().replace(microsecond=0) - timedelta(days=60),
+            )
+            operator.refresh_from_db()
             operators.append(operator)
         return operators
 
@@ -117,7 +199,7 @@ class Command(BaseCommand):
             for number, name in CUSTOMERS
         ]
 
-    def seed_calls(self, operators, customers):
+    def seed_calls(self, operators, customers, notice):
         now = timezone.now().replace(microsecond=0)
         existing = set(Call.objects.filter(sid__startswith="CA").values_list("sid", flat=True))
         created = 0
@@ -136,7 +218,7 @@ class Command(BaseCommand):
             customer = rng.choice(customers)
             if index == WITHHELD_CALL:
                 customer = Customer.objects.create(caller_id_status=CallerIdStatus.WITHHELD)
-            Call.objects.create(
+            call = Call.objects.create(
                 sid=sid,
                 direction=Call.Direction.INBOUND,
                 from_number=customer.phone_number or "anonymous",
@@ -150,8 +232,26 @@ class Command(BaseCommand):
                 duration=duration if answered else 0,
                 last_sequence_number=3 if answered else 2,
             )
+            self.seed_consent(call, notice, refused=index == REFUSED_CALL)
             created += 1
         return created
+
+    def seed_consent(self, call, notice, *, refused):
+        """The caller's answer to the announcement, as the IVR records it."""
+        digits = "2" if refused else "1"
+        record_consent(
+            customer=call.customer,
+            call=call,
+            party_role=ConsentRecord.PartyRole.CALLER,
+            decision=ConsentRecord.Decision.REFUSED if refused else ConsentRecord.Decision.GRANTED,
+            method=ConsentRecord.Method.IVR_KEYPRESS,
+            notice=notice,
+            announcement_text=notice.announcement_ja,
+            digits=digits,
+            recorded_by_system="twilio-ivr",
+            source_request={"CallSid": call.sid, "Digits": digits},
+            at=call.started_at + timedelta(seconds=9),
+        )
 
     def print_summary(self, created_calls):
         self.stdout.write(self.style.SUCCESS("Demo data is ready. Sign in at /admin/ with:"))

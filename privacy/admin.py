@@ -1,0 +1,229 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from .models import Notice, NoticePurpose, Purpose
+from .services import (
+    check_announcements,
+    diff_notices,
+    new_draft_from,
+    notice_problems,
+    notice_warnings,
+    publish_notice,
+)
+from .views import notice_context
+
+PUBLISH_PERMISSION = "privacy.publish_notice"
+
+
+@admin.register(Purpose)
+class PurposeAdmin(admin.ModelAdmin):
+    list_display = ["code", "name_ja", "name_en", "retention_days", "allows_training_review"]
+    search_fields = ["code", "name_ja", "name_en"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+class NoticePurposeInline(admin.TabularInline):
+    model = NoticePurpose
+    extra = 0
+    min_num = 1
+    fields = ["purpose", "retention_days", "allows_training_review"]
+    readonly_fields = ["retention_days", "allows_training_review"]
+    autocomplete_fields = ["purpose"]
+    verbose_name_plural = _("announced purposes (usable days are fixed when published)")
+
+
+class PublishForm(forms.Form):
+    effective_from = forms.DateTimeField(
+        label=_("Takes effect at"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text=_("Leave empty to take effect immediately."),
+    )
+    confirm = forms.BooleanField(
+        label=_("I have read the notice and the announcement and want to publish them."),
+    )
+
+
+class CompareForm(forms.Form):
+    old = forms.ModelChoiceField(Notice.objects.all(), label=_("From"))
+    new = forms.ModelChoiceField(Notice.objects.all(), label=_("To"))
+
+
+@admin.register(Notice)
+class NoticeAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "status", "effective_from", "published_at", "published_by"]
+    list_filter = ["status"]
+    list_select_related = ["published_by"]
+    inlines = [NoticePurposeInline]
+    change_form_template = "admin/privacy/notice/change_form.html"
+    change_list_template = "admin/privacy/notice/change_list.html"
+    readonly_fields = ["version", "status", "published_at", "published_by"]
+    fieldsets = [
+        (None, {"fields": ["version", "status", "effective_from", "published_at", "published_by"]}),
+        (_("Notice"), {"fields": ["title_ja", "title_en", "body_ja", "body_en"]}),
+        (_("Third-party provider"), {"fields": ["provider_statement_ja", "provider_statement_en"]}),
+        (_("Contact"), {"fields": ["contact_ja", "contact_en"]}),
+        (
+            _("Announcement at the start of a call"),
+            {"fields": ["announcement_ja", "announcement_en"]},
+        ),
+    ]
+
+    def has_change_permission(self, request, obj=None):
+        # A published notice is shown read-only; corrections are new versions.
+        if obj is not None and obj.is_published:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_published:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.is_published:
+            return [field.name for field in Notice._meta.fields]
+        return self.readonly_fields
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        for warning in notice_warnings(form.instance):
+            self.message_user(request, warning, messages.WARNING)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/preview/", view(self.preview_view), name="privacy_notice_preview"),
+            path("<int:pk>/publish/", view(self.publish_view), name="privacy_notice_publish"),
+            path("<int:pk>/new-draft/", view(self.new_draft_view), name="privacy_notice_new_draft"),
+            path("compare/", view(self.compare_view), name="privacy_notice_compare"),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["can_publish"] = request.user.has_perm(PUBLISH_PERMISSION)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_notice(self, request, pk):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(Notice, pk=pk)
+
+    def preview_view(self, request, pk):
+        """The public page and the announcement as they will be, before publishing."""
+        notice = self.get_notice(request, pk)
+        context = (
+            notice_context(notice)
+            if notice.is_published
+            else {
+                "notice": notice,
+                "purposes": notice.notice_purposes.select_related("purpose"),
+            }
+        )
+        return TemplateResponse(
+            request,
+            "admin/privacy/notice/preview.html",
+            {
+                **self.admin_site.each_context(request),
+                **context,
+                "preview": not notice.is_published,
+                "announcements": check_announcements(notice),
+                "warnings": notice_warnings(notice),
+                "opts": self.opts,
+                "original": notice,
+                "title": _("Preview of %(notice)s") % {"notice": notice},
+            },
+        )
+
+    def publish_view(self, request, pk):
+        """Publish a draft after a confirmation step that shows what will be published."""
+        if not request.user.has_perm(PUBLISH_PERMISSION):
+            raise PermissionDenied
+        notice = self.get_notice(request, pk)
+        change_url = reverse("admin:privacy_notice_change", args=[notice.pk])
+        if notice.is_published:
+            self.message_user(
+                request, _("%(notice)s is already published.") % {"notice": notice}, messages.INFO
+            )
+            return redirect(change_url)
+        form = PublishForm(request.POST or None, initial={"effective_from": notice.effective_from})
+        problems = notice_problems(notice)
+        status = 200
+        if request.method == "POST":
+            if form.is_valid() and not problems:
+                try:
+                    publish_notice(
+                        notice=notice,
+                        by=request.user,
+                        effective_from=form.cleaned_data["effective_from"],
+                    )
+                except ValidationError as error:
+                    problems = error.messages
+                else:
+                    self.message_user(
+                        request,
+                        _("Published as %(notice)s. It is public at its own address from now on.")
+                        % {"notice": notice},
+                        messages.SUCCESS,
+                    )
+                    return redirect(change_url)
+            status = 400
+        return TemplateResponse(
+            request,
+            "admin/privacy/notice/publish.html",
+            {
+                **self.admin_site.each_context(request),
+                "form": form,
+                "notice": notice,
+                "problems": problems,
+                "warnings": notice_warnings(notice),
+                "announcements": check_announcements(notice),
+                "purposes": notice.notice_purposes.select_related("purpose"),
+                "next_version": (
+                    Notice.objects.published()
+                    .order_by("-version")
+                    .values_list("version", flat=True)
+                    .first()
+                    or 0
+                )
+                + 1,
+                "opts": self.opts,
+                "original": notice,
+                "title": _("Publish %(notice)s") % {"notice": notice},
+            },
+            status=status,
+        )
+
+    def new_draft_view(self, request, pk):
+        if request.method != "POST" or not self.has_add_permission(request):
+            raise PermissionDenied
+        draft = new_draft_from(notice=self.get_notice(request, pk))
+        self.message_user(request, _("A new draft was created from the published version."))
+        return redirect(reverse("admin:privacy_notice_change", args=[draft.pk]))
+
+    def compare_view(self, request):
+        """What changed between two versions (or a draft and the version it corrects)."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        form = CompareForm(request.GET or None)
+        diffs = None
+        if form.is_valid():
+            compared = diff_notices(form.cleaned_data["old"], form.cleaned_data["new"])
+            diffs = [diff for diff in compared if diff.changed]
+        return TemplateResponse(
+            request,
+            "admin/privacy/notice/compare.html",
+            {
+                **self.admin_site.each_context(request),
+                "form": form,
+                "diffs": diffs,
+                "opts": self.opts,
+                "title": _("Compare notices"),
+            },
+            status=400 if request.GET and not form.is_valid() else 200,
+        )

@@ -1,0 +1,250 @@
+"""Writing, publishing and comparing use-purpose notices."""
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .models import Notice, NoticePurpose
+
+# Announcements longer than this keep callers waiting before they reach anyone.
+ANNOUNCEMENT_LIMIT_SECONDS = 30
+# Typical text-to-speech pace: about 330 Japanese characters a minute, 150 English words.
+JAPANESE_CHARACTERS_PER_SECOND = 5.5
+ENGLISH_WORDS_PER_SECOND = 2.5
+
+
+def compose_announcement(*, purposes, language):
+    """The script read at the start of a call, written from the purposes a notice announces.
+
+    It says what the guideline and the law require be said (DESIGN.md R2): that the call is
+    recorded, for which purposes, that a third party (Twilio) carries and stores it, and
+    where the full notice is published.
+    """
+    if language.startswith("en"):
+        names = [purpose.name_en for purpose in purposes]
+        listed = ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
+        return (
+            f"This call will be recorded for the following purposes: {listed}. "
+            "The call is carried and stored by Twilio, a third-party communications provider. "
+            "Our privacy notice on our website explains how recordings are used."
+        )
+    listed = "、".join(purpose.name_ja for purpose in purposes)
+    return (
+        f"このお電話は、{listed}のため、録音させていただきます。"
+        "通話は、通信事業者である米国トゥイリオ社のサービスで伝送・保存されます。"
+        "録音の利用目的と取り扱いは、当社ウェブサイトのプライバシー通知に掲載しています。"
+    )
+
+
+def estimate_speech_seconds(text, language):
+    """Roughly how long a text-to-speech voice takes to read ``text``."""
+    if language.startswith("en"):
+        return len(text.split()) / ENGLISH_WORDS_PER_SECOND
+    spoken = re.sub(r"[\s、。・「」（）()!?！？.,]", "", text)
+    return len(spoken) / JAPANESE_CHARACTERS_PER_SECOND
+
+
+@dataclass(frozen=True)
+class AnnouncementCheck:
+    language: str
+    text: str
+    seconds: float
+
+    @property
+    def too_long(self):
+        return self.seconds > ANNOUNCEMENT_LIMIT_SECONDS
+
+
+def check_announcements(notice):
+    """The announcement of each language with its estimated speaking time."""
+    purposes = [np.purpose for np in notice.notice_purposes.select_related("purpose")]
+    checks = []
+    for language in ("ja", "en"):
+        text = notice.announcement(language)
+        if not text and purposes:
+            text = compose_announcement(purposes=purposes, language=language)
+        checks.append(AnnouncementCheck(language, text, estimate_speech_seconds(text, language)))
+    return checks
+
+
+def notice_warnings(notice):
+    """Things worth a second look before publishing that do not prevent it."""
+    warnings = []
+    for check in check_announcements(notice):
+        if check.too_long:
+            warnings.append(
+                _(
+                    "The %(language)s announcement takes about %(seconds)d seconds to read; "
+                    "keep it under %(limit)d seconds so callers are not kept waiting."
+                )
+                % {
+                    "language": _("Japanese") if check.language == "ja" else _("English"),
+                    "seconds": round(check.seconds),
+                    "limit": ANNOUNCEMENT_LIMIT_SECONDS,
+                }
+            )
+    if not notice.body_en.strip():
+        warnings.append(
+            _("There is no English body; the English page will show the Japanese text.")
+        )
+    return warnings
+
+
+def notice_problems(notice):
+    """Reasons a draft cannot be published yet, as messages a person can act on."""
+    problems = []
+    if not notice.notice_purposes.exists():
+        problems.append(_("Choose at least one purpose."))
+    if not notice.body_ja.strip():
+        problems.append(_("Write the Japanese body of the notice."))
+    if not notice.provider_statement_ja.strip():
+        problems.append(_("Say which third-party provider carries and stores calls."))
+    return problems
+
+
+def fill_announcements(notice):
+    """Write the announcement scripts from the purposes where they are left empty."""
+    purposes = [np.purpose for np in notice.notice_purposes.select_related("purpose")]
+    if not purposes:
+        return
+    changed = []
+    for language in ("ja", "en"):
+        field = f"announcement_{language}"
+        if not getattr(notice, field).strip():
+            setattr(notice, field, compose_announcement(purposes=purposes, language=language))
+            changed.append(field)
+    if changed:
+        notice.save(update_fields=changed)
+
+
+def publish_notice(*, notice, by, effective_from=None):
+    """Publish a draft as the next version; it takes effect at ``effective_from`` (default now).
+
+    Guarantees: versions are consecutive (v1, v2, …) and take effect in version order, never
+    in the past, so the answer to "which notice was in force at time T" never changes for a
+    T that has passed. The announced purposes' usable days are copied at this moment. Two
+    supervisors publishing at once cannot both succeed.
+    """
+    now = timezone.now()
+    effective_from = effective_from or now
+    if effective_from < now - timezone.timedelta(minutes=1):
+        raise ValidationError(_("A notice cannot take effect in the past."))
+    with transaction.atomic():
+        problems = notice_problems(notice)
+        if problems:
+            raise ValidationError(problems)
+        latest = Notice.objects.published().select_for_update().order_by("-version").first()
+        if latest and effective_from <= latest.effective_from:
+            raise ValidationError(
+                _("It must take effect after %(version)s, which takes effect at %(at)s.")
+                % {
+                    "version": latest,
+                    "at": timezone.localtime(latest.effective_from).strftime("%Y-%m-%d %H:%M"),
+                }
+            )
+        fill_announcements(notice)
+        for announced in notice.notice_purposes.select_related("purpose"):
+            NoticePurpose.objects.filter(pk=announced.pk).update(
+                retention_days=announced.purpose.retention_days,
+                allows_training_review=announced.purpose.allows_training_review,
+            )
+        try:
+            claimed = Notice.objects.filter(pk=notice.pk, status=Notice.Status.DRAFT).update(
+                status=Notice.Status.PUBLISHED,
+                version=(latest.version + 1) if latest else 1,
+                effective_from=effective_from,
+                published_at=now,
+                published_by=by,
+            )
+        except IntegrityError:
+            claimed = 0
+        if claimed != 1:
+            raise ValidationError(_("This notice was published or changed by someone else."))
+    notice.refresh_from_db()
+    return notice
+
+
+def new_draft_from(*, notice):
+    """A draft that starts as a copy of ``notice``: the way to correct a published version."""
+    with transaction.atomic():
+        draft = Notice.objects.create(
+            **{
+                field: getattr(notice, field)
+                for field in (
+                    "title_ja",
+                    "title_en",
+                    "body_ja",
+                    "body_en",
+                    "provider_statement_ja",
+                    "provider_statement_en",
+                    "contact_ja",
+                    "contact_en",
+                    "announcement_ja",
+                    "announcement_en",
+                )
+            }
+        )
+        NoticePurpose.objects.bulk_create(
+            NoticePurpose(notice=draft, purpose_id=announced.purpose_id)
+            for announced in notice.notice_purposes.all()
+        )
+    return draft
+
+
+COMPARED_FIELDS = [
+    "title_ja",
+    "title_en",
+    "body_ja",
+    "body_en",
+    "provider_statement_ja",
+    "provider_statement_en",
+    "contact_ja",
+    "contact_en",
+    "announcement_ja",
+    "announcement_en",
+]
+
+
+@dataclass(frozen=True)
+class FieldDiff:
+    label: str
+    lines: list  # (kind, text) with kind one of " ", "-", "+"
+
+    @property
+    def changed(self):
+        return any(kind != " " for kind, _text in self.lines)
+
+
+def purpose_lines(notice):
+    return [
+        f"{np.purpose.code}: {np.purpose.name_ja} / {np.purpose.name_en} — "
+        f"{np.days} {_('days')}, {_('training review')}: {_('yes') if np.training else _('no')}"
+        for np in notice.notice_purposes.select_related("purpose")
+    ]
+
+
+def diff_notices(old, new):
+    """What changed from ``old`` to ``new``, field by field, line by line."""
+    diffs = []
+    pairs = [
+        (_("purposes"), purpose_lines(old), purpose_lines(new)),
+        *(
+            (
+                str(Notice._meta.get_field(name).verbose_name),
+                getattr(old, name).splitlines(),
+                getattr(new, name).splitlines(),
+            )
+            for name in COMPARED_FIELDS
+        ),
+    ]
+    for label, before, after in pairs:
+        lines = [
+            (line[0], line[2:]) for line in difflib.ndiff(before, after) if not line.startswith("?")
+        ]
+        diffs.append(FieldDiff(label, lines))
+    return diffs

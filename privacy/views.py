@@ -1,0 +1,105 @@
+"""Public pages: the notice in force, every published version, and how to make a request.
+
+No login. Drafts are never shown here: every lookup goes through ``Notice.objects.published()``.
+"""
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from .models import Notice
+
+
+def notice_context(notice):
+    """What the public templates need to show one published notice."""
+    following = (
+        Notice.objects.published().filter(version__gt=notice.version).order_by("version").first()
+    )
+    now = timezone.now()
+    return {
+        "notice": notice,
+        "purposes": notice.notice_purposes.select_related("purpose"),
+        "in_force_until": following.effective_from if following else None,
+        "is_current": notice.effective_from <= now
+        and (following is None or following.effective_from > now),
+        "is_scheduled": notice.effective_from > now,
+    }
+
+
+@require_GET
+def current_notice(request):
+    notice = Notice.objects.in_force()
+    context = notice_context(notice) if notice else {"notice": None}
+    return render(request, "privacy/notice_detail.html", {**context, "current_page": True})
+
+
+@require_GET
+def notice_list(request):
+    notices = list(Notice.objects.published().order_by("-version"))
+    current = Notice.objects.in_force()
+    now = timezone.now()
+    rows = []
+    following = None
+    for notice in notices:  # newest first, so the previous row is the one that follows
+        rows.append(
+            {
+                "notice": notice,
+                "until": following.effective_from if following else None,
+                "is_current": current is not None and notice.pk == current.pk,
+                "is_scheduled": notice.effective_from > now,
+            }
+        )
+        following = notice
+    return render(request, "privacy/notice_list.html", {"rows": rows})
+
+
+@require_GET
+def notice_detail(request, version):
+    notice = get_object_or_404(Notice.objects.published(), version=version)
+    return render(request, "privacy/notice_detail.html", notice_context(notice))
+
+
+@require_GET
+def notice_json(request, version):
+    """The notice as data, for auditors and integrations; both languages at once."""
+    notice = get_object_or_404(Notice.objects.published(), version=version)
+    context = notice_context(notice)
+    until = context["in_force_until"]
+    return JsonResponse(
+        {
+            "version": notice.version,
+            "url": settings.PUBLIC_BASE_URL
+            + reverse("privacy:notice-detail", args=[notice.version]),
+            "effective_from": notice.effective_from.isoformat(),
+            "in_force_until": until.isoformat() if until else None,
+            "published_at": notice.published_at.isoformat(),
+            "title": {"ja": notice.title_ja, "en": notice.title_en},
+            "body": {"ja": notice.body_ja, "en": notice.body_en},
+            "provider": {"ja": notice.provider_statement_ja, "en": notice.provider_statement_en},
+            "contact": {"ja": notice.contact_ja, "en": notice.contact_en},
+            "announcement": {"ja": notice.announcement_ja, "en": notice.announcement_en},
+            "purposes": [
+                {
+                    "code": announced.purpose.code,
+                    "name": {"ja": announced.purpose.name_ja, "en": announced.purpose.name_en},
+                    "description": {
+                        "ja": announced.purpose.description_ja,
+                        "en": announced.purpose.description_en,
+                    },
+                    "usable_days": announced.days,
+                    "training_review": announced.training,
+                }
+                for announced in context["purposes"]
+            ],
+        },
+        json_dumps_params={"ensure_ascii": False, "indent": 2},
+    )
+
+
+@require_GET
+def requests_page(request):
+    """How to ask to hear, obtain or delete a recording, or withdraw consent."""
+    return render(request, "privacy/requests.html", {"notice": Notice.objects.in_force()})
