@@ -182,6 +182,13 @@ class Call(models.Model):
         CANCELED = "canceled", _("Canceled")
         FAILED = "failed", _("Failed")
 
+    class RecordingState(models.TextChoices):
+        NOT_RECORDED = "not_recorded", _("Not recorded")
+        REQUESTED = "requested", _("Requested from Twilio")
+        RECORDING = "recording", _("Recording")
+        PAUSED = "paused", _("Paused")
+        STOPPED = "stopped", _("Stopped")
+
     FINAL_STATUSES = frozenset(
         {Status.COMPLETED, Status.BUSY, Status.NO_ANSWER, Status.CANCELED, Status.FAILED}
     )
@@ -222,6 +229,24 @@ class Call(models.Model):
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
     duration = models.PositiveIntegerField(_("duration (seconds)"), null=True, blank=True)
+    recording_state = models.CharField(
+        _("recording"),
+        max_length=16,
+        choices=RecordingState.choices,
+        default=RecordingState.NOT_RECORDED,
+    )
+    language = models.CharField(
+        _("caller's language"),
+        max_length=8,
+        default="ja",
+        help_text=_("The language the caller heard the announcement in."),
+    )
+    missed = models.BooleanField(
+        _("missed"),
+        default=False,
+        db_index=True,
+        help_text=_("No operator was available to take the call."),
+    )
     last_sequence_number = models.IntegerField(
         _("last status sequence number"),
         null=True,
@@ -235,6 +260,9 @@ class Call(models.Model):
         verbose_name = _("call")
         verbose_name_plural = _("calls")
         ordering = ["-started_at"]
+        permissions = [
+            ("control_any_recording", _("Can pause, resume or stop the recording of any call")),
+        ]
         indexes = [
             models.Index(fields=["-started_at"], name="call_started_idx"),
             models.Index(fields=["operator", "-started_at"], name="call_operator_started_idx"),
@@ -272,3 +300,40 @@ class Call(models.Model):
             if duration is not None:
                 self.duration = duration
         return True
+
+
+class CallEvent(models.Model):
+    """One entry on a call's timeline: who did what to the call or its recording, and when."""
+
+    class Kind(models.TextChoices):
+        RECORDING_PAUSED = "recording_paused", _("Recording paused")
+        RECORDING_RESUMED = "recording_resumed", _("Recording resumed")
+        RECORDING_STOPPED = "recording_stopped", _("Recording stopped")
+        RECORDING_CONTROL_FAILED = "recording_control_failed", _("Recording control failed")
+        OPERATOR_ANSWERED = "operator_answered", _("Operator answered")
+        NO_OPERATOR = "no_operator", _("No operator available")
+        WEBHOOK_FAILED = "webhook_failed", _("Webhook failed; caller connected without recording")
+
+    call = models.ForeignKey(
+        Call, verbose_name=_("call"), on_delete=models.CASCADE, related_name="events"
+    )
+    kind = models.CharField(_("event"), max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    detail = models.TextField(_("detail"), blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("call event")
+        verbose_name_plural = _("call events")
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["call", "at"], name="callevent_call_at_idx")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.at:%Y-%m-%d %H:%M:%S})"

@@ -21,9 +21,12 @@ def grant(apps, group_name, permissions):
     # Permissions are normally created after all migrations ran; a data migration that
     # needs them must create them first.
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        if getattr(app_config, "models_module", None) is None:  # a migration's app registry
+            app_config.models_module = True
+            create_permissions(app_config, apps=apps, verbosity=0)
+            app_config.models_module = None
+        else:
+            create_permissions(app_config, apps=apps, verbosity=0)
     group, _ = group_model.objects.get_or_create(name=group_name)
     for name in permissions:
         app_label, codename = name.split(".")

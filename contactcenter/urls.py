@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from . import views
+from . import views, webhooks
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="privacy:notice-current", permanent=False)),
@@ -10,5 +10,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("privacy.urls")),
     path("operator/", include("consent.urls")),
+    path("twilio/voice/incoming", webhooks.incoming, name="twilio-voice-incoming"),
+    path("twilio/voice/consent", webhooks.consent, name="twilio-voice-consent"),
+    path("twilio/voice/status", webhooks.call_status, name="twilio-voice-status"),
+    path("twilio/recordings/status", webhooks.recording_status, name="twilio-recordings-status"),
     path("admin/", admin.site.urls),
 ]

@@ -45,6 +45,30 @@ def redis_url():
     return url
 
 
+def restore_roles():
+    """Put back the role groups the data migrations created.
+
+    Tests that need committed data (a live server, a worker) empty every table afterwards,
+    including the groups; this re-runs the project's own ``*_roles`` migrations.
+    """
+    import importlib
+    import pkgutil
+
+    from django.apps import apps
+
+    for app_label in ("contactcenter", "privacy", "consent", "recordings"):
+        package = importlib.import_module(f"{app_label}.migrations")
+        for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
+            if module.endswith("_roles"):
+                importlib.import_module(f"{app_label}.migrations.{module}").create_roles(apps, None)
+
+
+@pytest.fixture
+def live_db(transactional_db):
+    """Committed data visible to other threads and processes, with the roles in place."""
+    restore_roles()
+
+
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -114,6 +138,7 @@ SETTINGS_VARIABLES_PREFIXES = (
     "DEFAULT_FROM_EMAIL",
     "LOG_LEVEL",
     "DJANGO_SETTINGS_MODULE",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
 
 
@@ -200,3 +225,33 @@ def log_in(page, username, password):
     page.get_by_label("ユーザー名").fill(username)
     page.get_by_label("パスワード").fill(password)
     page.get_by_role("button", name="ログイン").click()
+
+
+# --- Twilio: the local emulator and signed webhooks ----------------------------------------
+
+
+@pytest.fixture
+def twilio(settings):
+    """The local Twilio emulator over HTTP; the app's twilio client is pointed at it."""
+    from twilio_emulator import Emulator
+
+    with Emulator(
+        account_sid=settings.TWILIO_ACCOUNT_SID, auth_token=settings.TWILIO_AUTH_TOKEN
+    ) as emulator:
+        settings.TWILIO_API_BASE_URL = emulator.url
+        yield emulator
+
+
+def twilio_post(client, path, params, *, query="", signature=None, token=None):
+    """POST as Twilio does: form parameters signed over PUBLIC_BASE_URL + path."""
+    from twilio.request_validator import RequestValidator
+
+    url = path + (f"?{query}" if query else "")
+    if signature is None:
+        signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(
+            settings.PUBLIC_BASE_URL + url, params
+        )
+    headers = {"HTTP_X_TWILIO_SIGNATURE": signature}
+    if token:
+        headers["HTTP_I_TWILIO_IDEMPOTENCY_TOKEN"] = token
+    return client.post(url, params, **headers)

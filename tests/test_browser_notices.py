@@ -14,12 +14,11 @@ from privacy.models import Notice
 from .conftest import log_in
 from .factories import OperatorFactory, UserFactory
 
-# serialized_rollback restores what migrations created (the role groups) after the flush.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def demo(transactional_db):
+def demo(live_db):
     call_command("seed_demo")
 
 

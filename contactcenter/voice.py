@@ -1,0 +1,351 @@
+"""A call from ring to hang-up: the announcement, the consent question, routing, status.
+
+Each function answers one Twilio webhook and returns TwiML. None of them calls Twilio: a
+webhook must answer well within Twilio's 15-second limit, and the caller is waiting.
+Recording is asked for only in the ``<Dial>`` of a call that ``may_record`` allows, so a
+call without consent never carries a recording attribute at all.
+"""
+
+import logging
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from consent.models import ConsentRecord
+from consent.services import has_opted_out, has_standing_consent, may_record, record_consent
+from privacy.models import Notice
+
+from .models import Call, CallEvent, Customer, Operator
+
+logger = logging.getLogger(__name__)
+
+AGREE, REFUSE, ENGLISH = "1", "2", "9"
+PROMPT_ATTEMPTS = 2  # ask once more when there is no answer, then treat it as not agreed
+GATHER_TIMEOUT_SECONDS = 6
+DIAL_TIMEOUT_SECONDS = 25
+VOICES = {"ja": "ja-JP", "en": "en-US"}
+
+QUESTION = {
+    "ja": "録音に同意いただける場合は1を、同意いただけない場合は2を、押してください。",
+    "en": "To agree to recording, press 1. If you do not agree, press 2.",
+}
+ENGLISH_OFFER = "For English, press 9."
+ASK_AGAIN = {
+    "ja": "ボタンの操作が確認できませんでした。もう一度お伺いします。",
+    "en": "We did not receive your answer. Let us ask once more.",
+}
+NOT_RECORDED = {
+    "ja": "このお電話は録音いたしません。担当者におつなぎします。",
+    "en": "This call will not be recorded. We will connect you now.",
+}
+OPTED_OUT = {
+    "ja": "お客様のお申し出により、このお電話は録音いたしません。担当者におつなぎします。",
+    "en": "As you asked, this call will not be recorded. We will connect you now.",
+}
+CONNECTING = {
+    "ja": "ありがとうございます。担当者におつなぎします。",
+    "en": "Thank you. We will connect you now.",
+}
+NO_OPERATOR = {
+    "ja": "申し訳ございません。ただいま電話が大変混み合っております。"
+    "恐れ入りますが、しばらくたってからおかけ直しください。",
+    "en": "We are sorry, all our operators are busy. Please call again later.",
+}
+
+
+def public_url(name, **query):
+    """Absolute URL of one of our webhooks, as Twilio must call it (and as it is signed)."""
+    url = settings.PUBLIC_BASE_URL + reverse(name)
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def say(response, text, language):
+    response.say(text, language=VOICES[language])
+
+
+# --- the incoming call ---------------------------------------------------------------------
+
+
+def find_or_create_call(params):
+    """The Call for this CallSid, created on first sight; a retried webhook finds it again."""
+    sid = params.get("CallSid", "")
+    call = Call.objects.filter(sid=sid).select_related("customer").first()
+    if call:
+        return call
+    try:
+        with transaction.atomic():
+            return Call.objects.create(
+                sid=sid,
+                direction=params.get("Direction") or Call.Direction.INBOUND,
+                from_number=params.get("From", "")[:64],
+                to_number=params.get("To", "")[:64],
+                customer=Customer.objects.for_caller(params.get("From")),
+                status=Call.Status.RINGING,
+            )
+    except IntegrityError:
+        # The same webhook retried at the same instant: the first request created it.
+        return Call.objects.select_related("customer").get(sid=sid)
+
+
+def answer_incoming(params):
+    """The first TwiML of a call: the announcement and the consent question.
+
+    A customer who withdrew consent is told the call will not be recorded and is connected
+    without a question. Without a published notice nothing can be announced, so the call is
+    connected without recording.
+    """
+    call = find_or_create_call(params)
+    if call.customer and has_opted_out(call.customer):
+        response = VoiceResponse()
+        say(response, OPTED_OUT["ja"], "ja")
+        return connect(call, response, record=False, language="ja")
+    notice = Notice.objects.in_force()
+    if notice is None:
+        logger.warning("No notice in force: call %s connected without recording", call.sid)
+        return connect(call, VoiceResponse(), record=False, language="ja")
+    return ask_for_consent(notice, language="ja", attempt=1)
+
+
+def spoken_announcement(notice, language):
+    """Exactly what the caller hears before answering: kept as evidence with the consent."""
+    return f"{notice.announcement(language)}\n{QUESTION[language]}"
+
+
+def ask_for_consent(notice, *, language, attempt, again=False):
+    response = VoiceResponse()
+    query = {"notice": notice.version, "lang": language, "attempt": attempt}
+    gather = Gather(
+        input="dtmf",
+        num_digits=1,
+        timeout=GATHER_TIMEOUT_SECONDS,
+        action=public_url("twilio-voice-consent", **query),
+        method="POST",
+    )
+    if again:
+        gather.say(ASK_AGAIN[language], language=VOICES[language])
+    gather.say(notice.announcement(language), language=VOICES[language])
+    gather.say(QUESTION[language], language=VOICES[language])
+    if language == "ja":
+        gather.say(ENGLISH_OFFER, language=VOICES["en"])
+    response.append(gather)
+    # Reached only when the caller pressed nothing: report "no answer" to the same place.
+    response.redirect(public_url("twilio-voice-consent", **query), method="POST")
+    return str(response)
+
+
+# --- the answer to the question ------------------------------------------------------------
+
+
+def answer_consent(params, query, *, idempotency_token=""):
+    """Record the caller's answer, then connect them, recording only if consent allows."""
+    call = find_or_create_call(params)
+    language = "en" if query.get("lang") == "en" else "ja"
+    attempt = _int(query.get("attempt"), 1)
+    notice = Notice.objects.published().filter(version=_int(query.get("notice"), 0)).first()
+    notice = notice or Notice.objects.in_force()
+    digits = params.get("Digits", "")
+
+    if notice is None:
+        return connect(call, VoiceResponse(), record=False, language=language)
+    if digits == ENGLISH and language == "ja":
+        Call.objects.filter(pk=call.pk).update(language="en")
+        return ask_for_consent(notice, language="en", attempt=attempt)
+    if digits not in (AGREE, REFUSE) and attempt < PROMPT_ATTEMPTS:
+        return ask_for_consent(notice, language=language, attempt=attempt + 1, again=True)
+
+    granted = digits == AGREE
+    note = "" if digits in (AGREE, REFUSE) else "no valid keypress after two prompts"
+    _record_answer(call, params, notice, language, digits, granted, note, idempotency_token)
+    response = VoiceResponse()
+    if granted:
+        permission = may_record(call=call)
+        if permission:
+            say(response, CONNECTING[language], language)
+            return connect(call, response, record=True, language=language)
+    say(response, NOT_RECORDED[language], language)
+    return connect(call, response, record=False, language=language)
+
+
+def _record_answer(call, params, notice, language, digits, granted, note, token):
+    """Write the answer once, even when Twilio retries the same request."""
+    if (
+        token
+        and ConsentRecord.objects.filter(
+            call=call, source_request__idempotency_token=token
+        ).exists()
+    ):
+        return
+    record_consent(
+        customer=call.customer,
+        call=call,
+        party_role=(
+            ConsentRecord.PartyRole.CALLER
+            if call.direction == Call.Direction.INBOUND
+            else ConsentRecord.PartyRole.CALLEE
+        ),
+        decision=ConsentRecord.Decision.GRANTED if granted else ConsentRecord.Decision.REFUSED,
+        method=ConsentRecord.Method.IVR_KEYPRESS,
+        notice=notice,
+        announcement_text=spoken_announcement(notice, language),
+        digits=digits,
+        recorded_by_system="twilio-ivr",
+        source_request={
+            "CallSid": call.sid,
+            "AccountSid": params.get("AccountSid", ""),
+            "Digits": digits,
+            "language": language,
+            "idempotency_token": token,
+        },
+        note=note,
+    )
+
+
+# --- routing -------------------------------------------------------------------------------
+
+
+def available_operators():
+    """Operators who are available and have standing consent to being recorded."""
+    candidates = Operator.objects.filter(
+        availability=Operator.Availability.AVAILABLE, recording_acknowledged_at__isnull=False
+    ).order_by("pk")
+    return [operator for operator in candidates if has_standing_consent(operator)]
+
+
+def connect(call, response, *, record, language):
+    """Ring every available operator at once; the first to answer takes the call."""
+    operators = available_operators()
+    if not operators:
+        Call.objects.filter(pk=call.pk).update(missed=True)
+        CallEvent.objects.create(call=call, kind=CallEvent.Kind.NO_OPERATOR)
+        say(response, NO_OPERATOR[language], language)
+        response.hangup()
+        return str(response)
+    options = {"timeout": DIAL_TIMEOUT_SECONDS, "answer_on_bridge": True}
+    if record:
+        options.update(
+            record="record-from-answer-dual",
+            recording_status_callback=public_url("twilio-recordings-status"),
+            recording_status_callback_method="POST",
+            recording_status_callback_event="in-progress completed absent",
+        )
+        Call.objects.filter(pk=call.pk).update(recording_state=Call.RecordingState.REQUESTED)
+    dial = response.dial(**options)
+    for operator in operators:
+        leg = {
+            "status_callback": public_url("twilio-voice-status", operator=operator.pk),
+            "status_callback_event": "answered completed",
+            "status_callback_method": "POST",
+        }
+        if operator.routing_address.startswith("sip:"):
+            dial.sip(operator.routing_address, **leg)
+        else:
+            dial.number(operator.routing_address, **leg)
+    return str(response)
+
+
+def fallback_twiml():
+    """What the caller hears when something inside a webhook failed: connected, not recorded."""
+    response = VoiceResponse()
+    say(response, NOT_RECORDED["ja"], "ja")
+    try:
+        # Not recorded, so the operators' consent to recording does not matter here, and the
+        # consent ledger may be what failed: ring whoever is available.
+        operators = list(
+            Operator.objects.filter(availability=Operator.Availability.AVAILABLE).order_by("pk")
+        )
+    except Exception:  # the database itself may be what failed
+        operators = []
+    if not operators:
+        say(response, NO_OPERATOR["ja"], "ja")
+        response.hangup()
+        return str(response)
+    dial = response.dial(timeout=DIAL_TIMEOUT_SECONDS, answer_on_bridge=True)
+    for operator in operators:
+        if operator.routing_address.startswith("sip:"):
+            dial.sip(operator.routing_address)
+        else:
+            dial.number(operator.routing_address)
+    return str(response)
+
+
+# --- status callbacks ----------------------------------------------------------------------
+
+RECORDING_STATES = {
+    "in-progress": Call.RecordingState.RECORDING,
+    "absent": Call.RecordingState.NOT_RECORDED,
+}
+
+
+def apply_recording_status(params):
+    """Follow the recording's state on the call (the recording itself is kept elsewhere)."""
+    state = RECORDING_STATES.get(params.get("RecordingStatus", ""))
+    if state is None:
+        return False
+    return bool(
+        Call.objects.filter(sid=params.get("CallSid", ""))
+        .exclude(recording_state__in=[Call.RecordingState.PAUSED, Call.RecordingState.STOPPED])
+        .update(recording_state=state)
+    )
+
+
+def apply_call_status(params, query):
+    """Apply a call status callback; late, repeated or shuffled callbacks change nothing.
+
+    A callback for an operator's leg (``?operator=…``) tells which operator answered the
+    customer's call (its ``ParentCallSid``).
+    """
+    status = params.get("CallStatus", "")
+    if status not in Call.Status.values:
+        return False
+    if query.get("operator") and params.get("ParentCallSid"):
+        return _operator_leg(params, _int(query.get("operator"), 0), status)
+    with transaction.atomic():
+        call = find_or_create_call(params)
+        call = Call.objects.select_for_update().get(pk=call.pk)
+        changed = call.apply_status(
+            status=status,
+            sequence_number=_int(params.get("SequenceNumber"), 0),
+            timestamp=_timestamp(params.get("Timestamp")),
+            duration=_int(params.get("CallDuration"), None),
+        )
+        if changed:
+            call.save()
+    return changed
+
+
+def _operator_leg(params, operator_id, status):
+    if status != Call.Status.IN_PROGRESS:
+        return False
+    operator = Operator.objects.filter(pk=operator_id).first()
+    if operator is None:
+        return False
+    updated = Call.objects.filter(sid=params["ParentCallSid"], operator__isnull=True).update(
+        operator=operator
+    )
+    if updated:
+        call = Call.objects.get(sid=params["ParentCallSid"])
+        CallEvent.objects.create(
+            call=call, kind=CallEvent.Kind.OPERATOR_ANSWERED, detail=operator.display_name
+        )
+    return bool(updated)
+
+
+def _int(value, default):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _timestamp(value):
+    if not value:
+        return timezone.now()
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return timezone.now()

@@ -1,0 +1,118 @@
+"""Twilio's webhooks. Only these views are exempt from CSRF: Twilio proves who it is with
+``X-Twilio-Signature`` instead, checked here against ``PUBLIC_BASE_URL`` + the path.
+
+A request with a missing or wrong signature gets 403 and changes nothing. A webhook that
+fails inside still answers valid TwiML: the caller is connected without recording.
+"""
+
+import functools
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpResponse, HttpResponseForbidden
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
+
+from . import voice
+from .models import Call, CallEvent
+
+logger = logging.getLogger(__name__)
+
+TWIML = "text/xml; charset=utf-8"
+
+
+def signature_problem(request):
+    """Why the request is not a genuine Twilio request, or None when it is."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        return "missing X-Twilio-Signature"
+    url = settings.PUBLIC_BASE_URL + request.get_full_path()
+    if not RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, request.POST, signature):
+        return "signature does not match"
+    return None
+
+
+def twilio_webhook(view):
+    @csrf_exempt
+    @require_POST
+    @functools.wraps(view)
+    def wrapper(request):
+        problem = signature_problem(request)
+        if problem:
+            logger.warning(
+                "Rejected Twilio webhook %s from %s: %s (CallSid %s)",
+                request.path,
+                request.META.get("REMOTE_ADDR"),
+                problem,
+                request.POST.get("CallSid", "-"),
+            )
+            return HttpResponseForbidden("Invalid Twilio signature.", content_type="text/plain")
+        return view(request)
+
+    return wrapper
+
+
+def twiml(body):
+    return HttpResponse(body, content_type=TWIML)
+
+
+def answer_safely(request, answer):
+    """Run ``answer``; if it fails, log it with the CallSid and connect without recording."""
+    call_sid = request.POST.get("CallSid", "")
+    try:
+        with transaction.atomic():
+            return twiml(answer())
+    except Exception:
+        logger.exception("Webhook %s failed for CallSid %s", request.path, call_sid)
+        try:
+            call = Call.objects.filter(sid=call_sid).first()
+            if call:
+                CallEvent.objects.create(
+                    call=call, kind=CallEvent.Kind.WEBHOOK_FAILED, detail=request.path
+                )
+        except Exception:
+            logger.exception("Could not note the failure on call %s", call_sid)
+        return twiml(voice.fallback_twiml())
+
+
+def empty_twiml():
+    return twiml(str(VoiceResponse()))
+
+
+@twilio_webhook
+def incoming(request):
+    return answer_safely(request, lambda: voice.answer_incoming(request.POST))
+
+
+@twilio_webhook
+def consent(request):
+    token = request.headers.get("I-Twilio-Idempotency-Token", "")
+    return answer_safely(
+        request,
+        lambda: voice.answer_consent(request.POST, request.GET, idempotency_token=token),
+    )
+
+
+def _apply_quietly(request, apply):
+    """Status callbacks need no TwiML; a failure is logged and answered with an empty one."""
+    try:
+        with transaction.atomic():
+            apply()
+    except Exception:
+        logger.exception(
+            "Webhook %s failed for CallSid %s", request.path, request.POST.get("CallSid", "-")
+        )
+    return empty_twiml()
+
+
+@twilio_webhook
+def call_status(request):
+    return _apply_quietly(request, lambda: voice.apply_call_status(request.POST, request.GET))
+
+
+@twilio_webhook
+def recording_status(request):
+    return _apply_quietly(request, lambda: voice.apply_recording_status(request.POST))

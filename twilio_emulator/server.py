@@ -1,0 +1,329 @@
+"""A local stand-in for Twilio's REST API, for development and tests.
+
+It implements the subset of ``/2010-04-01`` the project uses, with HTTP Basic auth (account
+SID and auth token) and Twilio's JSON error format, so the official ``twilio`` client works
+against it unchanged when ``TWILIO_API_BASE_URL`` points here:
+
+* ``POST   /2010-04-01/Accounts/{AC}/Calls/{CA}/Recordings.json``            start recording
+* ``POST   /2010-04-01/Accounts/{AC}/Calls/{CA}/Recordings/{RE}.json``       pause/resume/stop
+  (``RE`` may be ``Twilio.CURRENT``, the call's active recording)
+* ``GET    /2010-04-01/Accounts/{AC}/Recordings/{RE}.json``                  recording resource
+* ``GET    /2010-04-01/Accounts/{AC}/Recordings/{RE}.wav`` (and ``.mp3``)     media
+* ``DELETE /2010-04-01/Accounts/{AC}/Recordings/{RE}.json``                  delete
+
+The caller driver (``twilio_emulator.caller``) tells the emulator about calls through its
+control endpoints under ``/_emulator/``; tests read its state there too.
+"""
+
+import base64
+import io
+import json
+import math
+import re
+import secrets
+import struct
+import threading
+import wave
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+API = "/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})"
+ROUTES = [
+    ("POST", re.compile(API + r"/Calls/(?P<call>CA\w+)/Recordings\.json$"), "start_recording"),
+    (
+        "POST",
+        re.compile(API + r"/Calls/(?P<call>CA\w+)/Recordings/(?P<rec>[\w.]+)\.json$"),
+        "update_recording",
+    ),
+    ("GET", re.compile(API + r"/Recordings/(?P<rec>RE\w+)\.json$"), "get_recording"),
+    ("GET", re.compile(API + r"/Recordings/(?P<rec>RE\w+)\.(?P<fmt>wav|mp3)$"), "get_media"),
+    ("DELETE", re.compile(API + r"/Recordings/(?P<rec>RE\w+)\.json$"), "delete_recording"),
+]
+RECORDING_TRANSITIONS = {
+    "in-progress": {"paused", "stopped", "in-progress"},
+    "paused": {"in-progress", "stopped", "paused"},
+}
+
+
+def new_sid(prefix):
+    return prefix + secrets.token_hex(16)
+
+
+def synthetic_wav(seconds, *, rate=8000):
+    """Two-channel 16-bit PCM: a tone per side, so each channel is recognisably different."""
+    frames = io.BytesIO()
+    with wave.open(frames, "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        samples = bytearray()
+        for n in range(int(seconds * rate)):
+            left = int(8000 * math.sin(2 * math.pi * 440 * n / rate))
+            right = int(8000 * math.sin(2 * math.pi * 660 * n / rate))
+            samples += struct.pack("<hh", left, right)
+        out.writeframes(bytes(samples))
+    return frames.getvalue()
+
+
+class TwilioError(Exception):
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class EmulatorState:
+    """Accounts, calls and recordings, kept in memory. Thread-safe."""
+
+    def __init__(self, account_sid, auth_token, base_url=""):
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.base_url = base_url
+        self.calls = {}
+        self.recordings = {}
+        self.requests = []
+        self.lock = threading.RLock()
+
+    # -- REST ---------------------------------------------------------------------------
+
+    def recording_resource(self, recording):
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording['sid']}"
+        return {
+            "sid": recording["sid"],
+            "account_sid": self.account_sid,
+            "call_sid": recording["call_sid"],
+            "status": recording["status"],
+            "channels": 2,
+            "source": recording["source"],
+            "duration": str(recording["duration"]) if recording["duration"] is not None else None,
+            "date_created": format_datetime(recording["created"], usegmt=True),
+            "date_updated": format_datetime(datetime.now(UTC), usegmt=True),
+            "start_time": format_datetime(recording["created"], usegmt=True),
+            "uri": uri + ".json",
+            "media_url": self.base_url + uri,
+            "api_version": "2010-04-01",
+            "price": None,
+            "encryption_details": None,
+        }
+
+    def start_recording(self, *, call, source="StartCallRecordingAPI", **_):
+        with self.lock:
+            if call not in self.calls or self.calls[call]["status"] != "in-progress":
+                raise TwilioError(400, 21220, f"Call {call} is not in progress.")
+            recording = {
+                "sid": new_sid("RE"),
+                "call_sid": call,
+                "status": "in-progress",
+                "source": source,
+                "duration": None,
+                "created": datetime.now(UTC),
+                "media": None,
+                "deleted": False,
+            }
+            self.recordings[recording["sid"]] = recording
+            self.calls[call]["recordings"].append(recording["sid"])
+            return 201, self.recording_resource(recording)
+
+    def find_recording(self, call, rec):
+        if call not in self.calls:
+            raise TwilioError(404, 20404, f"The requested resource Call {call} was not found")
+        if rec == "Twilio.CURRENT":
+            active = [
+                self.recordings[sid]
+                for sid in self.calls[call]["recordings"]
+                if self.recordings[sid]["status"] in ("in-progress", "paused")
+            ]
+            if not active:
+                raise TwilioError(404, 20404, f"No active recording on call {call}")
+            return active[-1]
+        recording = self.recordings.get(rec)
+        if recording is None or recording["call_sid"] != call or recording["deleted"]:
+            raise TwilioError(404, 20404, f"The requested resource Recording {rec} was not found")
+        return recording
+
+    def update_recording(self, *, call, rec, form, **_):
+        status = form.get("Status", "")
+        if status not in ("paused", "in-progress", "stopped"):
+            raise TwilioError(400, 21220, "Status must be paused, in-progress or stopped.")
+        with self.lock:
+            recording = self.find_recording(call, rec)
+            if status not in RECORDING_TRANSITIONS.get(recording["status"], set()):
+                raise TwilioError(
+                    400, 21220, f"Recording {recording['sid']} is {recording['status']}."
+                )
+            recording["status"] = status
+            recording["pause_behavior"] = form.get("PauseBehavior", "silence")
+            return 200, self.recording_resource(recording)
+
+    def stored_recording(self, rec):
+        recording = self.recordings.get(rec)
+        if recording is None or recording["deleted"]:
+            raise TwilioError(404, 20404, f"The requested resource Recording {rec} was not found")
+        return recording
+
+    def get_recording(self, *, rec, **_):
+        with self.lock:
+            return 200, self.recording_resource(self.stored_recording(rec))
+
+    def get_media(self, *, rec, fmt, **_):
+        with self.lock:
+            recording = self.stored_recording(rec)
+            if recording["media"] is None:
+                raise TwilioError(404, 20404, f"Recording {rec} has no media yet")
+            return 200, recording["media"]
+
+    def delete_recording(self, *, rec, **_):
+        with self.lock:
+            self.stored_recording(rec)["deleted"] = True
+            return 204, None
+
+    # -- control, used by the caller driver and tests --------------------------------------
+
+    def control(self, method, path, body):
+        with self.lock:
+            if method == "POST" and path == "/_emulator/calls":
+                call = {
+                    "sid": body.get("sid") or new_sid("CA"),
+                    "status": "in-progress",
+                    "recordings": [],
+                }
+                self.calls[call["sid"]] = call
+                return 201, call
+            match = re.fullmatch(r"/_emulator/calls/(CA\w+)/recordings", path)
+            if method == "POST" and match:
+                return self.start_recording(
+                    call=match.group(1), source=body.get("source", "DialVerb")
+                )
+            match = re.fullmatch(r"/_emulator/recordings/(RE\w+)/complete", path)
+            if method == "POST" and match:
+                recording = self.recordings[match.group(1)]
+                seconds = float(body.get("seconds", 3))
+                recording.update(
+                    status="completed", duration=round(seconds), media=synthetic_wav(seconds)
+                )
+                return 200, self.recording_resource(recording)
+            match = re.fullmatch(r"/_emulator/calls/(CA\w+)/hangup", path)
+            if method == "POST" and match:
+                call = self.calls[match.group(1)]
+                call["status"] = "completed"
+                return 200, call
+            if method == "GET" and path == "/_emulator/state":
+                return 200, {
+                    "calls": self.calls,
+                    "recordings": {
+                        sid: {k: v for k, v in r.items() if k not in ("media", "created")}
+                        for sid, r in self.recordings.items()
+                    },
+                    "requests": self.requests,
+                }
+            if method == "POST" and path == "/_emulator/reset":
+                self.calls.clear()
+                self.recordings.clear()
+                self.requests.clear()
+                return 200, {}
+        raise TwilioError(404, 20404, f"Unknown emulator control {method} {path}")
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "TwilioEmulator/1.0"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # keep test output quiet
+        pass
+
+    @property
+    def state(self):
+        return self.server.state
+
+    def do_GET(self):
+        self.handle_request("GET")
+
+    def do_POST(self):
+        self.handle_request("POST")
+
+    def do_DELETE(self):
+        self.handle_request("DELETE")
+
+    def handle_request(self, method):
+        path = urlsplit(self.path).path
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            if path.startswith("/_emulator/"):
+                body = json.loads(raw or b"{}")
+                status, payload = self.state.control(method, path, body)
+                return self.reply(status, payload)
+            form = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
+            with self.state.lock:
+                self.state.requests.append({"method": method, "path": path, "form": form})
+            self.authenticate()
+            for route_method, pattern, action in ROUTES:
+                match = pattern.match(path)
+                if match and route_method == method:
+                    if match.group("account") != self.state.account_sid:
+                        raise TwilioError(404, 20404, "Account not found")
+                    status, payload = getattr(self.state, action)(form=form, **match.groupdict())
+                    return self.reply(status, payload)
+            raise TwilioError(404, 20404, f"The requested resource {path} was not found")
+        except TwilioError as error:
+            self.reply(
+                error.status,
+                {
+                    "code": error.code,
+                    "message": error.message,
+                    "more_info": f"https://www.twilio.com/docs/errors/{error.code}",
+                    "status": error.status,
+                },
+            )
+
+    def authenticate(self):
+        expected = f"{self.state.account_sid}:{self.state.auth_token}".encode()
+        header = self.headers.get("Authorization", "")
+        given = base64.b64decode(header[6:]) if header.startswith("Basic ") else b""
+        if not secrets.compare_digest(given, expected):
+            raise TwilioError(401, 20003, "Authentication Error - invalid username")
+
+    def reply(self, status, payload):
+        if isinstance(payload, bytes):
+            body, content_type = payload, "audio/x-wav"
+        elif payload is None:
+            body, content_type = b"", "application/json"
+        else:
+            body, content_type = json.dumps(payload, default=str).encode(), "application/json"
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+
+class Emulator:
+    """The emulator's HTTP server, run in a background thread (``with Emulator(...) as e:``)."""
+
+    def __init__(self, *, account_sid, auth_token, host="127.0.0.1", port=0):
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        host, port = self.server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+        self.server.state = EmulatorState(account_sid, auth_token, base_url=self.url)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def state(self):
+        return self.server.state
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
