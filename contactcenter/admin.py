@@ -9,7 +9,7 @@ from consent.admin import ConsentRecordInline
 from consent.models import ConsentRecord
 from consent.services import acknowledge_recording, has_opted_out, may_record, withdraw_consent
 
-from .models import Call, Customer, Operator
+from .models import Call, CallEvent, Customer, Operator
 from .phones import format_phone_number, parse_phone_number
 
 admin.site.site_header = _("Call recording compliance")
@@ -146,6 +146,25 @@ class CustomerAdmin(admin.ModelAdmin):
         return queryset.filter(phone_number=e164), False
 
 
+class CallEventInline(admin.TabularInline):
+    """The call's timeline: who paused, resumed or stopped the recording, and when."""
+
+    model = CallEvent
+    extra = 0
+    fields = ["at", "kind", "actor", "detail"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return True  # shown with the call, to whoever may see the call
+
+
 @admin.register(Call)
 class CallAdmin(OwnOperatorDataMixin, admin.ModelAdmin):
     """Calls are made by Twilio's webhooks, so the admin shows them and never edits them."""
@@ -156,10 +175,12 @@ class CallAdmin(OwnOperatorDataMixin, admin.ModelAdmin):
         "caller",
         "operator",
         "status",
+        "recording_state",
+        "missed",
         "duration",
         "sid",
     ]
-    list_filter = ["status", "direction", "started_at"]
+    list_filter = ["missed", "status", "recording_state", "direction", "started_at"]
     search_fields = ["sid", "from_number", "to_number", "customer__phone_number"]
     list_select_related = ["customer", "operator"]
     date_hierarchy = "started_at"
@@ -176,12 +197,15 @@ class CallAdmin(OwnOperatorDataMixin, admin.ModelAdmin):
         "answered_at",
         "ended_at",
         "duration",
+        "recording_state",
+        "language",
+        "missed",
         "last_sequence_number",
         "created_at",
         "updated_at",
     ]
 
-    inlines = [ConsentRecordInline]
+    inlines = [CallEventInline, ConsentRecordInline]
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "recording_permission"]

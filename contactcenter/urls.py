@@ -10,6 +10,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("privacy.urls")),
     path("operator/", include("consent.urls")),
+    path("operator/", include("contactcenter.operator_urls")),
+    path("api/", include("contactcenter.api_urls")),
     path("twilio/voice/incoming", webhooks.incoming, name="twilio-voice-incoming"),
     path("twilio/voice/consent", webhooks.consent, name="twilio-voice-consent"),
     path("twilio/voice/status", webhooks.call_status, name="twilio-voice-status"),

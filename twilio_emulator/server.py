@@ -308,7 +308,10 @@ class Emulator:
         host, port = self.server.server_address[:2]
         self.url = f"http://{host}:{port}"
         self.server.state = EmulatorState(account_sid, auth_token, base_url=self.url)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval makes stop() quick (the default waits up to half a second).
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def state(self):
