@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from contactcenter.models import Operator
+from contactcenter.models import Customer, Operator
 from privacy.models import Notice, NoticePurpose, Purpose
 
 from .models import ConsentRecord
@@ -50,22 +50,37 @@ def record_consent(
     at = at or timezone.now()
     if notice is None and decision != Decision.WITHDRAWN:
         notice = Notice.objects.in_force(at)
-    return ConsentRecord.objects.create(
-        customer=customer,
-        operator=operator,
-        call=call,
-        party_role=party_role,
-        decision=decision,
-        method=method,
-        notice=notice,
-        announcement_text=announcement_text,
-        digits=digits,
-        recorded_by=recorded_by,
-        recorded_by_system=recorded_by_system,
-        source_request=source_request or {},
-        note=note,
-        recorded_at=at,
-    )
+    with transaction.atomic():
+        record = ConsentRecord.objects.create(
+            customer=customer,
+            operator=operator,
+            call=call,
+            party_role=party_role,
+            decision=decision,
+            method=method,
+            notice=notice,
+            announcement_text=announcement_text,
+            digits=digits,
+            recorded_by=recorded_by,
+            recorded_by_system=recorded_by_system,
+            source_request=source_request or {},
+            note=note,
+            recorded_at=at,
+        )
+        if customer is not None and call is None:
+            _follow_standing_answer(customer)
+    return record
+
+
+def _follow_standing_answer(customer):
+    """Copy the customer's standing answer from the ledger to ``Customer.recording_opted_out``.
+
+    Read back from the ledger rather than taken from the new record, so that a record dated
+    in the past cannot override a newer one.
+    """
+    opted_out = has_opted_out(customer)
+    Customer.objects.filter(pk=customer.pk).update(recording_opted_out=opted_out)
+    customer.recording_opted_out = opted_out
 
 
 def acknowledge_recording(*, operator, by, method=ConsentRecord.Method.WEB_FORM, at=None):
@@ -125,7 +140,11 @@ def latest_standing_record(*, customer=None, operator=None):
 
 
 def has_opted_out(customer):
-    """Whether the customer's standing answer is no (withdrawn, or refused for every call)."""
+    """Whether the customer's standing answer is no (withdrawn, or refused for every call).
+
+    Asked of the ledger itself. ``Customer.recording_opted_out`` holds the same answer for the
+    incoming-call webhook, which must not spend a query on it.
+    """
     latest = latest_standing_record(customer=customer)
     return latest is not None and latest.decision in NOT_GIVEN
 

@@ -4,7 +4,7 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, connections, models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -81,6 +81,13 @@ class Operator(models.Model):
 
 
 class CustomerQuerySet(models.QuerySet):
+    def with_number(self, e164):
+        """The customer with this E.164 number, or None; asked on every incoming call, so it
+        skips the ORM's query building (``contactcenter.db``)."""
+        table = connections[self.db].ops.quote_name(self.model._meta.db_table)
+        found = self.raw(f"SELECT * FROM {table} WHERE phone_number = %s", [e164])  # noqa: S608
+        return next(iter(found), None)
+
     def for_caller(self, raw_from):
         """The customer behind a call's ``From``, created on first contact.
 
@@ -89,13 +96,18 @@ class CustomerQuerySet(models.QuerySet):
         the same person, and one of them exercising their rights (deletion, withdrawal of
         consent) must never touch the other's calls.
         """
+        from .db import savepoint_if_in_transaction
+
         caller = read_caller_id(raw_from)
         if caller.status != CallerIdStatus.PRESENTED:
             return self.create(caller_id_status=caller.status)
+        customer = self.with_number(caller.e164)
+        if customer:
+            return customer
         try:
-            with transaction.atomic():
-                return self.get_or_create(phone_number=caller.e164)[0]
-        except models.IntegrityError:
+            with savepoint_if_in_transaction():
+                return self.create(phone_number=caller.e164)
+        except IntegrityError:
             # Two first calls from one number at the same instant: the other one won.
             return self.get(phone_number=caller.e164)
 
@@ -113,6 +125,15 @@ class Customer(models.Model):
         default=CallerIdStatus.PRESENTED,
     )
     name = models.CharField(_("name"), max_length=100, blank=True)
+    recording_opted_out = models.BooleanField(
+        _("asked not to be recorded"),
+        default=False,
+        editable=False,
+        help_text=_(
+            "Follows the consent ledger: on when the customer's latest standing answer is a "
+            "refusal or a withdrawal. Read on every incoming call, so the ledger is not."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = CustomerQuerySet.as_manager()
@@ -160,6 +181,48 @@ class Customer(models.Model):
     @property
     def formatted_phone_number(self):
         return format_phone_number(self.phone_number)
+
+
+class CallQuerySet(models.QuerySet):
+    def apply_status(self, *, sid, status, sequence_number, timestamp=None, duration=None):
+        """Apply one Twilio status callback in a single conditional UPDATE; return whether it did.
+
+        Callbacks are separate requests and may arrive late, twice or out of order. One
+        applies only when its SequenceNumber is newer than the last one applied and the
+        call's current status may become the reported one, so a late, repeated or shuffled
+        callback changes nothing, and two arriving at once cannot both win.
+
+        Written as SQL because every status callback of every call runs it (see
+        ``contactcenter.db``); the statement is the same on PostgreSQL and SQLite.
+        """
+        if status not in Call.Status.values:
+            raise ValueError(f"unknown call status {status!r}")
+        connection = connections[self.db]
+        when = connection.ops.adapt_datetimefield_value
+        at = when(timestamp or timezone.now())
+        assignments = ["status = %s", "last_sequence_number = %s", "updated_at = %s"]
+        params = [status, sequence_number, when(timezone.now())]
+        if status == Call.Status.IN_PROGRESS:
+            assignments.append("answered_at = COALESCE(answered_at, %s)")
+            params.append(at)
+        if status in Call.FINAL_STATUSES:
+            assignments.append("ended_at = %s")
+            params.append(at)
+            if duration is not None:
+                assignments.append("duration = %s")
+                params.append(duration)
+        may_become = Call.statuses_that_may_become(status)
+        # Only column names and placeholders are formatted in; every value is a parameter.
+        sql = (
+            f"UPDATE {connection.ops.quote_name(Call._meta.db_table)} "  # noqa: S608
+            f"SET {', '.join(assignments)} "
+            f"WHERE sid = %s AND status IN ({', '.join(['%s'] * len(may_become))}) "
+            "AND (last_sequence_number IS NULL OR last_sequence_number < %s)"
+        )
+        params += [sid, *may_become, sequence_number]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount == 1
 
 
 class Call(models.Model):
@@ -256,6 +319,8 @@ class Call(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
+    objects = CallQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("call")
         verbose_name_plural = _("calls")
@@ -277,29 +342,19 @@ class Call(models.Model):
     def is_finished(self):
         return self.status in self.FINAL_STATUSES
 
-    def apply_status(self, *, status, sequence_number, timestamp=None, duration=None):
-        """Apply one Twilio status callback; return whether it changed the call.
+    @classmethod
+    def statuses_that_may_become(cls, status):
+        """The statuses a call may be in for a callback reporting ``status`` to apply.
 
-        Callbacks are separate requests and may arrive late, twice or out of order. A
-        callback is ignored when its SequenceNumber is not newer than the last one applied,
-        or when it would move the call backwards (e.g. ``ringing`` after ``completed``).
+        A finished call stays finished, and a call never moves backwards (``ringing`` after
+        ``in-progress``); the same status again is allowed (a newer callback repeating it).
         """
-        if status not in self.Status.values:
-            raise ValueError(f"unknown call status {status!r}")
-        if self.last_sequence_number is not None and sequence_number <= self.last_sequence_number:
-            return False
-        if self.is_finished or self.STATUS_RANK[status] < self.STATUS_RANK[self.status]:
-            return False
-        at = timestamp or timezone.now()
-        self.status = status
-        self.last_sequence_number = sequence_number
-        if status == self.Status.IN_PROGRESS and self.answered_at is None:
-            self.answered_at = at
-        if status in self.FINAL_STATUSES:
-            self.ended_at = at
-            if duration is not None:
-                self.duration = duration
-        return True
+        rank = cls.STATUS_RANK[status]
+        return [
+            current
+            for current, current_rank in cls.STATUS_RANK.items()
+            if current_rank <= rank and current not in cls.FINAL_STATUSES
+        ]
 
 
 class CallEvent(models.Model):

@@ -6,21 +6,23 @@ Recording is asked for only in the ``<Dial>`` of a call that ``may_record`` allo
 call without consent never carries a recording attribute at all.
 """
 
+import functools
 import logging
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from consent.models import ConsentRecord
-from consent.services import has_opted_out, has_standing_consent, may_record, record_consent
-from privacy.models import Notice
+from consent.services import has_standing_consent, may_record, record_consent
+from privacy.services import notice_in_force, published_notice
 
+from .db import insert_unless_exists
 from .models import Call, CallEvent, Customer, Operator
+from .phones import CallerIdStatus, read_caller_id
 
 logger = logging.getLogger(__name__)
 
@@ -71,25 +73,41 @@ def say(response, text, language):
 # --- the incoming call ---------------------------------------------------------------------
 
 
+def register_call(params):
+    """Store the call on first sight with its customer, and return the customer.
+
+    One INSERT that a retried webhook (or two copies of one request at the same instant)
+    leaves alone, so there is never a second call.
+    """
+    sid = params.get("CallSid", "")
+    caller = read_caller_id(params.get("From"))
+    if caller.status != CallerIdStatus.PRESENTED:
+        # An anonymous caller's customer is new on every call: look for a retry first so
+        # that a retried webhook does not leave a second anonymous customer behind.
+        existing = Call.objects.filter(sid=sid).select_related("customer").first()
+        if existing:
+            return existing.customer
+    customer = Customer.objects.for_caller(params.get("From"))
+    call = Call(
+        sid=sid,
+        direction=params.get("Direction") or Call.Direction.INBOUND,
+        from_number=params.get("From", "")[:64],
+        to_number=params.get("To", "")[:64],
+        customer=customer,
+        status=Call.Status.RINGING,
+    )
+    insert_unless_exists(call, unique_field="sid")
+    return customer
+
+
 def find_or_create_call(params):
-    """The Call for this CallSid, created on first sight; a retried webhook finds it again."""
+    """The stored Call for this CallSid, registered first if this is its first webhook."""
     sid = params.get("CallSid", "")
     call = Call.objects.filter(sid=sid).select_related("customer").first()
-    if call:
-        return call
-    try:
-        with transaction.atomic():
-            return Call.objects.create(
-                sid=sid,
-                direction=params.get("Direction") or Call.Direction.INBOUND,
-                from_number=params.get("From", "")[:64],
-                to_number=params.get("To", "")[:64],
-                customer=Customer.objects.for_caller(params.get("From")),
-                status=Call.Status.RINGING,
-            )
-    except IntegrityError:
-        # The same webhook retried at the same instant: the first request created it.
-        return Call.objects.select_related("customer").get(sid=sid)
+    if call is None:
+        register_call(params)
+        call = Call.objects.select_related("customer").get(sid=sid)
+    return call
 
 
 def answer_incoming(params):
@@ -99,15 +117,17 @@ def answer_incoming(params):
     without a question. Without a published notice nothing can be announced, so the call is
     connected without recording.
     """
-    call = find_or_create_call(params)
-    if call.customer and has_opted_out(call.customer):
+    customer = register_call(params)
+    if customer is not None and customer.recording_opted_out:
         response = VoiceResponse()
         say(response, OPTED_OUT["ja"], "ja")
-        return connect(call, response, record=False, language="ja")
-    notice = Notice.objects.in_force()
+        return connect(find_or_create_call(params), response, record=False, language="ja")
+    notice = notice_in_force()
     if notice is None:
-        logger.warning("No notice in force: call %s connected without recording", call.sid)
-        return connect(call, VoiceResponse(), record=False, language="ja")
+        logger.warning(
+            "No notice in force: call %s connected without recording", params.get("CallSid")
+        )
+        return connect(find_or_create_call(params), VoiceResponse(), record=False, language="ja")
     return ask_for_consent(notice, language="ja", attempt=1)
 
 
@@ -117,8 +137,25 @@ def spoken_announcement(notice, language):
 
 
 def ask_for_consent(notice, *, language, attempt, again=False):
+    return _consent_prompt(
+        notice.version,
+        notice.announcement(language),
+        language=language,
+        attempt=attempt,
+        again=again,
+        base_url=settings.PUBLIC_BASE_URL,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _consent_prompt(version, announcement, *, language, attempt, again, base_url):
+    """The same inputs always give the same TwiML, so it is built once and reused.
+
+    Every argument it depends on is in the key, the announcement's text included, so an
+    edited or newly published notice can never be answered with an old prompt.
+    """
     response = VoiceResponse()
-    query = {"notice": notice.version, "lang": language, "attempt": attempt}
+    query = {"notice": version, "lang": language, "attempt": attempt}
     gather = Gather(
         input="dtmf",
         num_digits=1,
@@ -128,7 +165,7 @@ def ask_for_consent(notice, *, language, attempt, again=False):
     )
     if again:
         gather.say(ASK_AGAIN[language], language=VOICES[language])
-    gather.say(notice.announcement(language), language=VOICES[language])
+    gather.say(announcement, language=VOICES[language])
     gather.say(QUESTION[language], language=VOICES[language])
     if language == "ja":
         gather.say(ENGLISH_OFFER, language=VOICES["en"])
@@ -146,8 +183,7 @@ def answer_consent(params, query, *, idempotency_token=""):
     call = find_or_create_call(params)
     language = "en" if query.get("lang") == "en" else "ja"
     attempt = _int(query.get("attempt"), 1)
-    notice = Notice.objects.published().filter(version=_int(query.get("notice"), 0)).first()
-    notice = notice or Notice.objects.in_force()
+    notice = published_notice(_int(query.get("notice"), 0)) or notice_in_force()
     digits = params.get("Digits", "")
 
     if notice is None:
@@ -304,18 +340,20 @@ def apply_call_status(params, query):
         return False
     if query.get("operator") and params.get("ParentCallSid"):
         return _operator_leg(params, _int(query.get("operator"), 0), status)
-    with transaction.atomic():
-        call = find_or_create_call(params)
-        call = Call.objects.select_for_update().get(pk=call.pk)
-        changed = call.apply_status(
-            status=status,
-            sequence_number=_int(params.get("SequenceNumber"), 0),
-            timestamp=_timestamp(params.get("Timestamp")),
-            duration=_int(params.get("CallDuration"), None),
-        )
-        if changed:
-            call.save()
-    return changed
+    callback = {
+        "sid": params.get("CallSid", ""),
+        "status": status,
+        "sequence_number": _int(params.get("SequenceNumber"), 0),
+        "timestamp": _timestamp(params.get("Timestamp")),
+        "duration": _int(params.get("CallDuration"), None),
+    }
+    if Call.objects.apply_status(**callback):
+        return True
+    if Call.objects.filter(sid=callback["sid"]).exists():
+        return False  # late or repeated
+    # A call we never saw ring (its first webhook was lost): keep it all the same.
+    register_call(params)
+    return Call.objects.apply_status(**callback)
 
 
 def _operator_leg(params, operator_id, status):

@@ -9,7 +9,6 @@ import functools
 import logging
 
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -17,6 +16,7 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from . import voice
+from .db import savepoint_if_in_transaction
 from .models import Call, CallEvent
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def answer_safely(request, answer):
     """Run ``answer``; if it fails, log it with the CallSid and connect without recording."""
     call_sid = request.POST.get("CallSid", "")
     try:
-        with transaction.atomic():
+        with savepoint_if_in_transaction():
             return twiml(answer())
     except Exception:
         logger.exception("Webhook %s failed for CallSid %s", request.path, call_sid)
@@ -99,7 +99,7 @@ def consent(request):
 def _apply_quietly(request, apply):
     """Status callbacks need no TwiML; a failure is logged and answered with an empty one."""
     try:
-        with transaction.atomic():
+        with savepoint_if_in_transaction():
             apply()
     except Exception:
         logger.exception(

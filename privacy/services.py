@@ -2,6 +2,8 @@
 
 import difflib
 import re
+import threading
+import time
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -10,6 +12,44 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .models import Notice, NoticePurpose
+
+# How long a process may keep using its list of published notices before reading it again.
+# Published notices never change, so the list can only be missing one published in the
+# last few seconds, and a call answered meanwhile is recorded with the notice it heard.
+NOTICE_CACHE_SECONDS = 5
+_published_cache = threading.local()
+
+
+def _published_notices():
+    """Published notices, newest first, read at most every NOTICE_CACHE_SECONDS per thread."""
+    now = time.monotonic()
+    if getattr(_published_cache, "expires", 0) <= now:
+        _published_cache.notices = list(Notice.objects.published().order_by("-effective_from"))
+        _published_cache.expires = now + NOTICE_CACHE_SECONDS
+    return _published_cache.notices
+
+
+def forget_published_notices():
+    """Read the published notices again on next use (after a publication, and in tests)."""
+    _published_cache.expires = 0
+
+
+def notice_in_force(at=None):
+    """The notice in force at ``at`` (default now), served from the cache of published notices.
+
+    Webhooks answer every call with it, so it must cost nothing. A scheduled version takes
+    effect exactly on time, since the cache holds every published version with its date.
+    """
+    at = at or timezone.now()
+    return next((n for n in _published_notices() if n.effective_from <= at), None)
+
+
+def published_notice(version):
+    """One published version, by number, from the same cache (None if there is none)."""
+    return next((n for n in _published_notices() if n.version == version), None) or (
+        Notice.objects.published().filter(version=version).first()
+    )
+
 
 # Announcements longer than this keep callers waiting before they reach anyone.
 ANNOUNCEMENT_LIMIT_SECONDS = 30
@@ -165,6 +205,7 @@ def publish_notice(*, notice, by, effective_from=None):
             claimed = 0
         if claimed != 1:
             raise ValidationError(_("This notice was published or changed by someone else."))
+    transaction.on_commit(forget_published_notices)
     notice.refresh_from_db()
     return notice
 

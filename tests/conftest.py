@@ -70,6 +70,16 @@ def live_db(transactional_db):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_notice_cache():
+    """Each test starts without another test's published notices in the process cache."""
+    from privacy.services import forget_published_notices
+
+    forget_published_notices()
+    yield
+    forget_published_notices()
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

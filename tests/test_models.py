@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from contactcenter.db import insert_unless_exists
 from contactcenter.models import Call, Customer, Operator
 from contactcenter.phones import CallerIdStatus
 
@@ -88,15 +89,19 @@ class TestOperatorRules:
         assert operator.availability == Operator.Availability.AVAILABLE
 
 
+def apply(call, **callback):
+    changed = Call.objects.apply_status(sid=call.sid, **callback)
+    call.refresh_from_db()
+    return changed
+
+
 class TestCallStatus:
     def test_status_callbacks_move_the_call_forward(self):
         call = CallFactory(status=Call.Status.RINGING, duration=None, last_sequence_number=0)
-        answered = timezone.now()
-        assert call.apply_status(status="in-progress", sequence_number=1, timestamp=answered)
+        answered = timezone.now().replace(microsecond=0)
+        assert apply(call, status="in-progress", sequence_number=1, timestamp=answered)
         ended = answered + timedelta(seconds=95)
-        assert call.apply_status(
-            status="completed", sequence_number=2, timestamp=ended, duration=95
-        )
+        assert apply(call, status="completed", sequence_number=2, timestamp=ended, duration=95)
         assert call.status == Call.Status.COMPLETED
         assert call.answered_at == answered
         assert call.ended_at == ended
@@ -105,30 +110,71 @@ class TestCallStatus:
 
     def test_a_late_callback_never_moves_the_call_backwards(self):
         call = CallFactory(status=Call.Status.RINGING, last_sequence_number=0)
-        assert call.apply_status(status="completed", sequence_number=3, duration=30)
-        assert not call.apply_status(status="in-progress", sequence_number=2)
-        assert not call.apply_status(status="ringing", sequence_number=1)
+        assert apply(call, status="completed", sequence_number=3, duration=30)
+        assert not apply(call, status="in-progress", sequence_number=2)
+        assert not apply(call, status="ringing", sequence_number=1)
         assert call.status == Call.Status.COMPLETED
         assert call.last_sequence_number == 3
 
+    def test_a_newer_callback_cannot_move_backwards_either(self):
+        call = CallFactory(status=Call.Status.IN_PROGRESS, last_sequence_number=1)
+        assert not apply(call, status="ringing", sequence_number=2)
+        assert call.status == Call.Status.IN_PROGRESS
+        assert call.last_sequence_number == 1
+
     def test_a_repeated_callback_changes_nothing(self):
         call = CallFactory(status=Call.Status.RINGING, last_sequence_number=None)
-        assert call.apply_status(status="in-progress", sequence_number=1)
+        assert apply(call, status="in-progress", sequence_number=1)
         answered = call.answered_at
-        assert not call.apply_status(status="in-progress", sequence_number=1)
+        assert not apply(call, status="in-progress", sequence_number=1)
         assert call.answered_at == answered
+
+    def test_the_first_answer_time_is_kept(self):
+        call = CallFactory(status=Call.Status.RINGING, last_sequence_number=0)
+        first = timezone.now().replace(microsecond=0)
+        apply(call, status="in-progress", sequence_number=1, timestamp=first)
+        apply(call, status="in-progress", sequence_number=2, timestamp=first + timedelta(seconds=9))
+        assert call.answered_at == first
 
     def test_a_finished_call_stays_finished(self):
         call = CallFactory(status=Call.Status.NO_ANSWER, last_sequence_number=2)
-        assert not call.apply_status(status="completed", sequence_number=5)
+        assert not apply(call, status="completed", sequence_number=5)
         assert call.status == Call.Status.NO_ANSWER
 
     def test_an_unknown_status_is_an_error(self):
-        call = CallFactory.build()
         with pytest.raises(ValueError, match="unknown call status"):
-            call.apply_status(status="exploded", sequence_number=1)
+            Call.objects.apply_status(sid="CA1", status="exploded", sequence_number=1)
 
     def test_call_sids_are_unique(self):
         CallFactory(sid="CA" + "1" * 32)
         with pytest.raises(IntegrityError), transaction.atomic():
             CallFactory(sid="CA" + "1" * 32)
+
+
+class TestInsertUnlessExists:
+    def test_writes_a_new_row_with_its_defaults_and_reports_it(self):
+        """GIVEN no call with this SID WHEN it is inserted THEN one row exists, with the
+        model's defaults and auto_now timestamps filled in as save() would."""
+        customer = Customer.objects.for_caller("+81312345678")
+        written = insert_unless_exists(
+            Call(sid="CA" + "1" * 32, customer=customer, status=Call.Status.RINGING),
+            unique_field="sid",
+        )
+        assert written is True
+        call = Call.objects.get(sid="CA" + "1" * 32)
+        assert call.customer == customer
+        assert call.recording_state == Call.RecordingState.NOT_RECORDED
+        assert call.started_at is not None
+        assert call.created_at is not None
+
+    def test_leaves_an_existing_row_alone_and_reports_it(self):
+        """GIVEN a stored call WHEN the same SID is inserted again with other values THEN
+        nothing is written, no error is raised, and the stored row is unchanged."""
+        CallFactory(sid="CA" + "2" * 32, from_number="+81311112222")
+        written = insert_unless_exists(
+            Call(sid="CA" + "2" * 32, from_number="+81399998888", status=Call.Status.RINGING),
+            unique_field="sid",
+        )
+        assert written is False
+        assert Call.objects.filter(sid="CA" + "2" * 32).count() == 1
+        assert Call.objects.get(sid="CA" + "2" * 32).from_number == "+81311112222"
