@@ -135,6 +135,8 @@ class ConsentRecord(models.Model):
             raise ValidationError(_("Consent records cannot be changed; add a new record instead."))
         if self.announcement_text and not self.announcement_sha256:
             self.announcement_sha256 = hashlib.sha256(self.announcement_text.encode()).hexdigest()
+        # Always an INSERT: a record given an existing id must not overwrite that row.
+        kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):

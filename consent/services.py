@@ -150,16 +150,22 @@ def has_opted_out(customer):
 
 
 def has_standing_consent(operator, *, at=None):
-    """Whether the operator had acknowledged recording at ``at`` and has not withdrawn since."""
+    """Whether the operator's standing consent is in effect now and, given ``at``, was then.
+
+    Each is the operator's newest standing record up to that moment being a grant, so a
+    withdrawal in force at ``at`` counts even if the operator acknowledged again later.
+    """
     latest = latest_standing_record(operator=operator)
     if latest is None or latest.decision != Decision.GRANTED:
         return False
-    return (
-        at is None
-        or ConsentRecord.objects.filter(
-            operator=operator, call__isnull=True, decision=Decision.GRANTED, recorded_at__lte=at
-        ).exists()
+    if at is None:
+        return True
+    then = (
+        ConsentRecord.objects.filter(operator=operator, call__isnull=True, recorded_at__lte=at)
+        .order_by("-recorded_at", "-pk")
+        .first()
     )
+    return then is not None and then.decision == Decision.GRANTED
 
 
 @dataclass(frozen=True)

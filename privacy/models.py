@@ -8,7 +8,7 @@ so exactly one notice is in force at any instant after the first one.
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -183,9 +183,12 @@ class Notice(models.Model):
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        if self.is_published:
-            raise ValidationError(_("A published notice cannot be deleted."))
-        return super().delete(*args, **kwargs)
+        # Asked of the locked row, not of this copy: it may have been loaded as a draft.
+        with transaction.atomic():
+            stored = type(self).objects.select_for_update().filter(pk=self.pk).first()
+            if self.is_published or (stored and stored.is_published):
+                raise ValidationError(_("A published notice cannot be deleted."))
+            return super().delete(*args, **kwargs)
 
     @property
     def is_published(self):

@@ -1,0 +1,650 @@
+"""Use-purpose notices: numbered versions that never change once published, exactly one in
+force at a time, the announcement written from their purposes, and the differences between
+two versions."""
+
+from contextlib import suppress
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone, translation
+
+from privacy.models import Notice, NoticePurpose
+from privacy.services import (
+    ANNOUNCEMENT_LIMIT_SECONDS,
+    check_announcements,
+    compose_announcement,
+    diff_notices,
+    estimate_speech_seconds,
+    new_draft_from,
+    notice_in_force,
+    notice_warnings,
+    publish_notice,
+)
+
+from .factories import NoticeFactory, PurposeFactory, published_notice
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def nine():
+    """09:00 tomorrow in Tokyo: a fixed time at which a notice may still be made to take effect."""
+    tomorrow = timezone.localtime() + timedelta(days=1)
+    return tomorrow.replace(hour=9, minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture
+def quality():
+    return PurposeFactory(
+        code="quality",
+        name_ja="品質向上",
+        name_en="service quality",
+        retention_days=365,
+        allows_training_review=False,
+    )
+
+
+@pytest.fixture
+def training():
+    return PurposeFactory(
+        code="training",
+        name_ja="研修",
+        name_en="operator training",
+        retention_days=90,
+        allows_training_review=True,
+    )
+
+
+def assert_still_a_draft(notice):
+    notice.refresh_from_db()
+    assert notice.status == Notice.Status.DRAFT
+    assert notice.version is None
+    assert notice.published_at is None
+    assert notice.published_by is None
+
+
+class TestVersions:
+    def test_published_notices_are_numbered_in_order(self, nine, quality, supervisor):
+        """GIVEN three drafts published one after another
+        THEN they become v1, v2 and v3, with their dates and publisher; a draft has no number."""
+        first = published_notice(purposes=[quality], effective_from=nine, by=supervisor)
+        second = published_notice(
+            purposes=[quality], effective_from=nine + timedelta(days=1), by=supervisor
+        )
+        third = published_notice(
+            purposes=[quality], effective_from=nine + timedelta(days=2), by=supervisor
+        )
+        draft = NoticeFactory(purposes=[quality])
+
+        assert [first.version, second.version, third.version] == [1, 2, 3]
+        assert [str(first), str(second), str(third)] == ["v1", "v2", "v3"]
+        assert third.is_published
+        assert third.effective_from == nine + timedelta(days=2)
+        assert third.published_by == supervisor
+        assert third.published_at is not None
+        assert draft.version is None
+        assert not draft.is_published
+
+    def test_a_published_notice_cannot_be_changed(self, quality, supervisor):
+        """GIVEN a published notice
+        WHEN its body is changed and saved
+        THEN ValidationError is raised and the stored body is unchanged."""
+        notice = published_notice(purposes=[quality], by=supervisor)
+        body = notice.body_ja
+
+        notice.body_ja = "書き換えた本文"
+        with pytest.raises(ValidationError) as error:
+            notice.save()
+
+        assert error.value.messages == [
+            "公開済みの通知は変更できません。新しい版を作成してください。"
+        ]
+        notice.refresh_from_db()
+        assert notice.body_ja == body
+
+    def test_a_published_notices_purposes_cannot_be_added_or_removed(
+        self, quality, training, supervisor
+    ):
+        """GIVEN a published notice announcing one purpose
+        WHEN a purpose is added to it or its purpose is removed
+        THEN ValidationError is raised and it still announces exactly the one purpose."""
+        notice = published_notice(purposes=[quality], by=supervisor)
+
+        with pytest.raises(ValidationError):
+            NoticePurpose.objects.create(notice=notice, purpose=training)
+        with pytest.raises(ValidationError):
+            notice.notice_purposes.get().delete()
+
+        assert [np.purpose for np in notice.notice_purposes.all()] == [quality]
+
+    def test_a_published_notice_cannot_be_deleted(self, quality, supervisor):
+        """GIVEN a published notice
+        WHEN someone deletes it
+        THEN ValidationError is raised and it is still there with its purposes."""
+        notice = published_notice(purposes=[quality], by=supervisor)
+
+        with pytest.raises(ValidationError) as error:
+            notice.delete()
+
+        assert error.value.messages == ["公開済みの通知は削除できません。"]
+        assert Notice.objects.filter(pk=notice.pk, status=Notice.Status.PUBLISHED).exists()
+        assert notice.notice_purposes.count() == 1
+
+    def test_a_copy_loaded_before_publication_cannot_delete_the_published_notice(
+        self, quality, supervisor
+    ):
+        """GIVEN a notice loaded while still a draft, then published
+        WHEN the copy loaded earlier is deleted
+        THEN the deletion is refused and the published notice is still there."""
+        draft = NoticeFactory(purposes=[quality])
+        loaded_earlier = Notice.objects.get(pk=draft.pk)
+        publish_notice(notice=draft, by=supervisor)
+
+        with suppress(ValidationError):
+            loaded_earlier.delete()
+
+        assert Notice.objects.filter(pk=draft.pk, status=Notice.Status.PUBLISHED).exists()
+        assert NoticePurpose.objects.filter(notice_id=draft.pk).count() == 1
+
+    def test_a_draft_may_be_edited_and_deleted(self, quality):
+        """GIVEN a draft
+        THEN it may be saved with changes and deleted, taking its purposes with it."""
+        draft = NoticeFactory(purposes=[quality])
+
+        draft.body_ja = "直した本文"
+        draft.save()
+        draft.refresh_from_db()
+        assert draft.body_ja == "直した本文"
+
+        draft.delete()
+        assert not Notice.objects.exists()
+        assert not NoticePurpose.objects.exists()
+
+    def test_the_announced_days_and_training_flag_are_fixed_at_publication(
+        self, quality, supervisor
+    ):
+        """GIVEN a notice published when a purpose allowed 365 days and no training review
+        WHEN the purpose is changed to 30 days with training review
+        THEN the published notice still announces 365 days without training review."""
+        notice = published_notice(purposes=[quality], by=supervisor)
+
+        quality.retention_days = 30
+        quality.allows_training_review = True
+        quality.save()
+
+        announced = NoticePurpose.objects.get(notice=notice)
+        assert announced.retention_days == 365
+        assert announced.allows_training_review is False
+        assert announced.days == 365
+        assert announced.training is False
+        with translation.override("en"):
+            assert announced.retention_display == "1 year"
+
+    def test_a_draft_follows_the_purpose_until_it_is_published(self, quality, supervisor):
+        """GIVEN a draft created when a purpose allowed 365 days
+        WHEN the purpose changes to 30 days with training review before publication
+        THEN the draft shows the new values, and publishing fixes them."""
+        draft = NoticeFactory(purposes=[quality])
+        quality.retention_days = 30
+        quality.allows_training_review = True
+        quality.save()
+
+        announced = NoticePurpose.objects.get(notice=draft)
+        assert announced.retention_days is None
+        assert (announced.days, announced.training) == (30, True)
+
+        publish_notice(notice=draft, by=supervisor)
+        quality.retention_days = 7
+        quality.save()
+
+        announced = NoticePurpose.objects.get(notice=draft)
+        assert (announced.retention_days, announced.allows_training_review) == (30, True)
+        assert announced.days == 30
+        with translation.override("en"):
+            assert announced.retention_display == "30 days"
+
+
+class TestNewDraftFrom:
+    def test_a_new_draft_copies_the_text_purposes_and_scripts(
+        self, nine, quality, training, supervisor
+    ):
+        """GIVEN a published v1 with two purposes and its own scripts
+        WHEN a new draft is started from it
+        THEN the draft has the same text, purposes and scripts, is not published, and
+        becomes v2 when published; v1 is untouched."""
+        source = NoticeFactory(
+            purposes=[quality, training],
+            title_ja="録音について",
+            title_en="About recording",
+            provider_statement_en="Twilio carries our calls.",
+            announcement_ja="このお電話は録音されます。",
+            announcement_en="This call is recorded.",
+        )
+        v1 = publish_notice(notice=source, by=supervisor, effective_from=nine)
+
+        draft = new_draft_from(notice=v1)
+
+        assert draft.pk != v1.pk
+        assert draft.status == Notice.Status.DRAFT
+        assert draft.version is None
+        for field in (
+            "title_ja",
+            "title_en",
+            "body_ja",
+            "body_en",
+            "provider_statement_ja",
+            "provider_statement_en",
+            "contact_ja",
+            "contact_en",
+            "announcement_ja",
+            "announcement_en",
+        ):
+            assert getattr(draft, field) == getattr(v1, field), field
+        assert [np.purpose for np in draft.notice_purposes.all()] == [quality, training]
+
+        v2 = publish_notice(notice=draft, by=supervisor, effective_from=nine + timedelta(days=1))
+        assert v2.version == 2
+        v1.refresh_from_db()
+        assert v1.version == 1
+        assert v1.notice_purposes.count() == 2
+
+    def test_the_new_draft_takes_the_purposes_current_days(self, quality, supervisor):
+        """GIVEN v1 announcing 365 days, and the purpose since changed to 30 days
+        WHEN a new draft is started from v1
+        THEN the draft announces the current 30 days while v1 keeps 365."""
+        v1 = published_notice(purposes=[quality], by=supervisor)
+        quality.retention_days = 30
+        quality.save()
+
+        draft = new_draft_from(notice=v1)
+
+        assert draft.notice_purposes.get().days == 30
+        assert v1.notice_purposes.get().days == 365
+
+
+class TestPublishRefusals:
+    def test_a_notice_without_purposes_is_refused(self, supervisor):
+        """GIVEN a draft announcing no purpose
+        WHEN it is published
+        THEN ValidationError asks for a purpose and the draft stays a draft."""
+        draft = NoticeFactory()
+
+        with pytest.raises(ValidationError) as error:
+            publish_notice(notice=draft, by=supervisor)
+
+        assert error.value.messages == ["利用目的を 1 つ以上選んでください。"]
+        assert_still_a_draft(draft)
+        assert draft.announcement_ja == ""
+
+    def test_a_notice_without_a_japanese_body_is_refused(self, quality, supervisor):
+        """GIVEN a draft whose Japanese body is only blanks
+        WHEN it is published
+        THEN ValidationError asks for the body and nothing is written, not even the scripts."""
+        draft = NoticeFactory(purposes=[quality], body_ja="  \n ")
+
+        with pytest.raises(ValidationError) as error:
+            publish_notice(notice=draft, by=supervisor)
+
+        assert error.value.messages == ["通知の日本語本文を入力してください。"]
+        assert_still_a_draft(draft)
+        assert draft.announcement_ja == ""
+        assert NoticePurpose.objects.get(notice=draft).retention_days is None
+
+    def test_a_notice_without_a_provider_statement_is_refused(self, quality, supervisor):
+        """GIVEN a draft that does not say which provider carries calls
+        WHEN it is published
+        THEN ValidationError asks for the provider statement."""
+        draft = NoticeFactory(purposes=[quality], provider_statement_ja="")
+
+        with pytest.raises(ValidationError) as error:
+            publish_notice(notice=draft, by=supervisor)
+
+        assert error.value.messages == [
+            "通話を伝送・保存する第三者の通信事業者を記載してください。"
+        ]
+        assert_still_a_draft(draft)
+
+    def test_every_problem_is_reported_at_once(self, supervisor):
+        """GIVEN a draft with no purpose, no body and no provider statement
+        THEN all three problems are reported together."""
+        draft = NoticeFactory(body_ja="", provider_statement_ja="")
+
+        with pytest.raises(ValidationError) as error:
+            publish_notice(notice=draft, by=supervisor)
+
+        assert len(error.value.messages) == 3
+        assert_still_a_draft(draft)
+
+    def test_a_notice_cannot_take_effect_in_the_past(self, quality, supervisor):
+        """GIVEN a draft
+        WHEN it is published to take effect two minutes ago
+        THEN ValidationError is raised and it stays a draft."""
+        draft = NoticeFactory(purposes=[quality])
+
+        with pytest.raises(ValidationError) as error:
+            publish_notice(
+                notice=draft, by=supervisor, effective_from=timezone.now() - timedelta(minutes=2)
+            )
+
+        assert error.value.messages == ["過去の日時から適用することはできません。"]
+        assert_still_a_draft(draft)
+
+    @pytest.mark.parametrize(
+        "offset", [timedelta(0), -timedelta(hours=1)], ids=["same-time", "earlier"]
+    )
+    def test_a_notice_must_take_effect_after_the_latest_one(
+        self, nine, quality, supervisor, offset
+    ):
+        """GIVEN v1 taking effect at 09:00 tomorrow
+        WHEN another draft is published to take effect at that same time or earlier
+        THEN ValidationError names v1 and its time, and the draft stays a draft."""
+        published_notice(purposes=[quality], effective_from=nine, by=supervisor)
+        draft = NoticeFactory(purposes=[quality])
+
+        with pytest.raises(ValidationError) as error:
+            publish_notice(notice=draft, by=supervisor, effective_from=nine + offset)
+
+        expected_time = nine.strftime("%Y-%m-%d %H:%M")
+        assert error.value.messages == [
+            f"v1（{expected_time} 適用開始）より後の日時を指定してください。"
+        ]
+        assert_still_a_draft(draft)
+        assert Notice.objects.published().count() == 1
+
+    def test_publishing_a_published_notice_again_is_refused_and_changes_nothing(
+        self, nine, quality, supervisor
+    ):
+        """GIVEN v1, published when its purpose allowed 365 days, and the purpose since
+        changed to 30 days
+        WHEN v1 is published again
+        THEN ValidationError is raised and v1 keeps its number, dates and 365 days."""
+        v1 = published_notice(purposes=[quality], effective_from=nine, by=supervisor)
+        published_at = v1.published_at
+        quality.retention_days = 30
+        quality.save()
+
+        with pytest.raises(ValidationError) as error:
+            publish_notice(notice=v1, by=supervisor, effective_from=nine + timedelta(days=1))
+
+        assert error.value.messages == ["この通知は他の人が公開または変更しました。"]
+        v1.refresh_from_db()
+        assert (v1.version, v1.effective_from, v1.published_at) == (1, nine, published_at)
+        assert v1.notice_purposes.get().retention_days == 365
+
+    def test_empty_announcements_are_written_from_the_purposes_at_publication(
+        self, quality, training, supervisor
+    ):
+        """GIVEN a draft with no announcement scripts
+        WHEN it is published
+        THEN it is not refused: both scripts are written from its purposes."""
+        draft = NoticeFactory(purposes=[quality, training])
+
+        notice = publish_notice(notice=draft, by=supervisor)
+
+        assert notice.announcement_ja == compose_announcement(
+            purposes=[quality, training], language="ja"
+        )
+        assert notice.announcement_en == compose_announcement(
+            purposes=[quality, training], language="en"
+        )
+
+    def test_announcements_written_by_hand_are_kept(self, quality, supervisor):
+        """GIVEN a draft with its own Japanese script and no English one
+        WHEN it is published
+        THEN the Japanese script is kept and only the English one is written."""
+        draft = NoticeFactory(purposes=[quality], announcement_ja="録音します。")
+
+        notice = publish_notice(notice=draft, by=supervisor)
+
+        assert notice.announcement_ja == "録音します。"
+        assert "service quality" in notice.announcement_en
+
+
+class TestNoticeInForce:
+    @pytest.fixture
+    def versions(self, nine, quality, supervisor):
+        """v1 in force from 09:00 tomorrow, v2 from 12:00."""
+        v1 = published_notice(purposes=[quality], effective_from=nine, by=supervisor)
+        v2 = published_notice(
+            purposes=[quality], effective_from=nine + timedelta(hours=3), by=supervisor
+        )
+        return v1, v2
+
+    def test_exactly_one_notice_is_in_force_at_any_time_after_the_first(self, nine, versions):
+        """GIVEN v1 from 09:00 and v2 from 12:00
+        THEN none is in force before 09:00, v1 from 09:00 to just before 12:00, v2 from 12:00."""
+        v1, v2 = versions
+        expected = [
+            (nine - timedelta(seconds=1), None),
+            (nine, v1),
+            (nine + timedelta(hours=1), v1),
+            (nine + timedelta(hours=3) - timedelta(microseconds=1), v1),
+            (nine + timedelta(hours=3), v2),
+            (nine + timedelta(days=365), v2),
+        ]
+
+        assert [(at, Notice.objects.in_force(at)) for at, _ in expected] == expected
+
+    def test_the_cached_answer_agrees_with_the_database(self, nine, versions):
+        """GIVEN v1 from 09:00 and v2 from 12:00
+        THEN notice_in_force gives the same answer as the database at every one of those times."""
+        times = [
+            nine - timedelta(seconds=1),
+            nine,
+            nine + timedelta(hours=1),
+            nine + timedelta(hours=3) - timedelta(microseconds=1),
+            nine + timedelta(hours=3),
+            nine + timedelta(days=365),
+        ]
+
+        assert [notice_in_force(at) for at in times] == [
+            Notice.objects.in_force(at) for at in times
+        ]
+        assert notice_in_force(nine + timedelta(hours=1)).version == 1
+
+    def test_without_a_time_the_notice_in_force_now_is_given(self, nine, quality, supervisor):
+        """GIVEN v1 in force from now and v2 scheduled for tomorrow
+        THEN the notice in force now is v1."""
+        v1 = published_notice(purposes=[quality], by=supervisor)
+        published_notice(purposes=[quality], effective_from=nine, by=supervisor)
+
+        assert Notice.objects.in_force() == v1
+        assert notice_in_force() == v1
+
+    def test_drafts_are_never_in_force(self, quality):
+        """GIVEN only drafts
+        THEN no notice is in force."""
+        NoticeFactory(purposes=[quality], effective_from=timezone.now() - timedelta(days=1))
+
+        assert Notice.objects.in_force() is None
+        assert notice_in_force() is None
+
+    def test_in_force_is_one_query(self, nine, versions, django_assert_num_queries):
+        """GIVEN two published notices
+        THEN finding the one in force costs one query."""
+        with django_assert_num_queries(1):
+            Notice.objects.in_force(nine + timedelta(hours=1))
+
+    def test_a_publication_is_seen_once_committed(
+        self, quality, supervisor, django_capture_on_commit_callbacks
+    ):
+        """GIVEN a process that has already looked up the notice in force (none)
+        WHEN a notice is published and the transaction commits
+        THEN the process sees the new notice in force."""
+        assert notice_in_force() is None
+
+        with django_capture_on_commit_callbacks(execute=True):
+            notice = published_notice(purposes=[quality], by=supervisor)
+
+        assert notice_in_force() == notice
+
+
+class TestComposeAnnouncement:
+    def test_the_japanese_script_says_what_must_be_said(self, quality, training):
+        """GIVEN two purposes
+        THEN the Japanese script says the call is recorded, names both purposes, names
+        Twilio as the provider and says the notice is on the website."""
+        text = compose_announcement(purposes=[quality, training], language="ja")
+
+        assert "録音" in text
+        assert "品質向上、研修のため" in text
+        assert "トゥイリオ" in text
+        assert "ウェブサイトのプライバシー通知" in text
+
+    def test_the_english_script_says_what_must_be_said(self, quality, training):
+        """GIVEN three purposes
+        THEN the English script says the call is recorded, lists the purposes as
+        "a, b and c", names Twilio and says where the privacy notice is."""
+        third = PurposeFactory(name_en="fraud prevention")
+
+        text = compose_announcement(purposes=[quality, training, third], language="en")
+
+        assert "This call will be recorded" in text
+        assert "service quality, operator training and fraud prevention." in text
+        assert "Twilio" in text
+        assert "privacy notice on our website" in text
+
+    def test_one_english_purpose_is_named_alone(self, quality):
+        """GIVEN a single purpose
+        THEN the English script names it without a list joiner."""
+        text = compose_announcement(purposes=[quality], language="en-us")
+
+        assert "following purposes: service quality." in text
+        assert " and " not in text.split(".")[0]
+
+
+class TestAnnouncementLength:
+    def test_the_estimate_grows_with_the_text(self):
+        """GIVEN a text and the same text twice
+        THEN the longer one is estimated to take twice as long, in either language."""
+        japanese = "このお電話は録音させていただきます"
+        english = "This call will be recorded"
+
+        assert estimate_speech_seconds(japanese * 2, "ja") == pytest.approx(
+            2 * estimate_speech_seconds(japanese, "ja")
+        )
+        assert estimate_speech_seconds(f"{english} {english}", "en") == pytest.approx(
+            2 * estimate_speech_seconds(english, "en")
+        )
+        assert estimate_speech_seconds(english, "en") > 0
+
+    def test_japanese_punctuation_and_spaces_are_not_read(self):
+        """GIVEN the same Japanese sentence with and without punctuation and spaces
+        THEN both take the same time."""
+        assert estimate_speech_seconds("録音、します。 (録音)", "ja") == estimate_speech_seconds(
+            "録音します録音", "ja"
+        )
+
+    def test_a_short_announcement_raises_no_warning(self, quality):
+        """GIVEN a draft with a short script in each language and an English body
+        THEN neither script is too long and there is no warning."""
+        notice = NoticeFactory(
+            purposes=[quality],
+            announcement_ja="このお電話は録音されます。",
+            announcement_en="This call is recorded.",
+        )
+
+        checks = check_announcements(notice)
+
+        assert [(check.language, check.too_long) for check in checks] == [
+            ("ja", False),
+            ("en", False),
+        ]
+        assert notice_warnings(notice) == []
+
+    def test_a_long_announcement_is_warned_about(self, quality):
+        """GIVEN a Japanese script of 200 characters (about 36 seconds)
+        THEN it is reported as too long, with a warning naming the language and the limit."""
+        notice = NoticeFactory(purposes=[quality], announcement_ja="録" * 200)
+
+        japanese, english = check_announcements(notice)
+
+        assert japanese.seconds > ANNOUNCEMENT_LIMIT_SECONDS
+        assert japanese.too_long
+        assert not english.too_long
+        warnings = notice_warnings(notice)
+        assert len(warnings) == 1
+        assert "日本語" in warnings[0]
+        assert "36 秒" in warnings[0]
+        assert "30 秒以内" in warnings[0]
+
+    def test_a_long_english_announcement_is_warned_about(self, quality):
+        """GIVEN an English script of 80 words (about 32 seconds)
+        THEN it is reported as too long."""
+        notice = NoticeFactory(purposes=[quality], announcement_en=" ".join(["word"] * 80))
+
+        with translation.override("en"):
+            warnings = notice_warnings(notice)
+
+        assert warnings == [
+            "The English announcement takes about 32 seconds to read; "
+            "keep it under 30 seconds so callers are not kept waiting."
+        ]
+
+    def test_an_empty_script_is_checked_as_it_would_be_written(self, quality, training):
+        """GIVEN a draft without scripts
+        THEN the check measures the script that would be written from its purposes."""
+        notice = NoticeFactory(purposes=[quality, training])
+
+        japanese, english = check_announcements(notice)
+
+        assert japanese.text == compose_announcement(purposes=[quality, training], language="ja")
+        assert english.text == compose_announcement(purposes=[quality, training], language="en")
+        assert japanese.seconds == estimate_speech_seconds(japanese.text, "ja")
+
+    def test_a_missing_english_body_is_warned_about(self, quality):
+        """GIVEN a draft with no English body
+        THEN the warnings say the English page will show the Japanese text."""
+        notice = NoticeFactory(purposes=[quality], body_en="  ")
+
+        assert notice_warnings(notice) == [
+            "英語の本文がありません。英語のページには日本語の本文が表示されます。"
+        ]
+
+
+class TestDiffNotices:
+    def by_label(self, old, new):
+        with translation.override("en"):
+            return {diff.label: diff for diff in diff_notices(old, new)}
+
+    def test_identical_notices_have_no_changes(self, quality, supervisor):
+        """GIVEN a notice and a new draft copied from it
+        THEN no field is reported as changed."""
+        v1 = published_notice(purposes=[quality], by=supervisor)
+        draft = new_draft_from(notice=v1)
+
+        diffs = self.by_label(v1, draft)
+
+        assert len(diffs) == 11
+        assert not any(diff.changed for diff in diffs.values())
+
+    def test_changed_fields_and_purposes_are_reported_line_by_line(
+        self, quality, training, supervisor
+    ):
+        """GIVEN v1 with one purpose and a two-line body
+        WHEN a draft changes the second line and adds a purpose
+        THEN the body and purposes are reported as changed, with the kept line, the
+        removed line and the added line; every other field is unchanged."""
+        v1 = publish_notice(
+            notice=NoticeFactory(purposes=[quality], body_ja="一行目\n二行目"), by=supervisor
+        )
+        draft = new_draft_from(notice=v1)
+        draft.body_ja = "一行目\n新しい二行目"
+        draft.save()
+        NoticePurpose.objects.create(notice=draft, purpose=training)
+
+        diffs = self.by_label(v1, draft)
+
+        assert diffs["body (Japanese)"].changed
+        assert diffs["body (Japanese)"].lines == [
+            (" ", "一行目"),
+            ("-", "二行目"),
+            ("+", "新しい二行目"),
+        ]
+        purposes = diffs["purposes"]
+        assert purposes.changed
+        assert [kind for kind, _ in purposes.lines] == [" ", "+"]
+        assert purposes.lines[1][1].startswith("training: 研修 / operator training — 90 days")
+        unchanged = {label for label, diff in diffs.items() if not diff.changed}
+        assert unchanged == set(diffs) - {"body (Japanese)", "purposes"}
