@@ -87,8 +87,9 @@ class CallDriver:
             CallbackSource="call-progress-events",
             **extra,
         )
-        response = self.signed_post("/twilio/voice/status", params)
-        result.exchanges.append(("/twilio/voice/status", response.status_code))
+        url = self.public_base_url + "/twilio/voice/status"
+        response = self.signed_post(url, params)
+        result.exchanges.append((url, response.status_code))
         return response
 
     # -- the call -----------------------------------------------------------------------
