@@ -342,7 +342,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
 CELERY_RESULT_EXPIRES = 60 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE = {}
+CELERY_BEAT_SCHEDULE = {
+    # Tasks written to the outbox while Redis was down are published when it is back.
+    "relay-outbox": {"task": "recordings.tasks.relay_outbox", "schedule": 60.0},
+    # Recordings past retention and not held lose their key, file and Twilio copy.
+    "purge-recordings": {"task": "recordings.tasks.purge_recordings", "schedule": 60.0 * 60},
+}
 
 # --- REST API ------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ local Twilio emulator in development and tests). Every failure is turned into a
 
 import logging
 
+import requests
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -74,3 +75,51 @@ def update_recording(*, call_sid, status, recording_sid=CURRENT_RECORDING):
         lambda: client().calls(call_sid).recordings(recording_sid).update(**options),
     )
     return {"sid": instance.sid, "status": instance.status}
+
+
+def recording_media_url(recording_sid):
+    """Where Twilio serves a recording's audio: WAV, both channels, behind Basic auth."""
+    return (
+        f"{settings.TWILIO_API_BASE_URL}/2010-04-01/Accounts/{settings.TWILIO_ACCOUNT_SID}"
+        f"/Recordings/{recording_sid}.wav?RequestedChannels=2"
+    )
+
+
+def open_recording_media(recording_sid):
+    """Start streaming a recording's audio; the caller reads ``iter_content`` and closes it.
+
+    The official client reads whole bodies into memory, so the media is streamed with
+    ``requests`` (what the client is built on) from the same base URL and credentials.
+    """
+    url = recording_media_url(recording_sid)
+    try:
+        response = requests.get(
+            url,
+            auth=(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN),
+            stream=True,
+            timeout=TIMEOUT_SECONDS,
+        )
+    except requests.RequestException as error:
+        logger.warning("Twilio unreachable for the media of %s: %s", recording_sid, error)
+        raise TwilioError(_("Twilio could not be reached. Try again in a moment.")) from error
+    if response.status_code != 200:
+        response.close()
+        raise TwilioError(
+            _("Twilio refused the recording's audio (HTTP %(status)s).")
+            % {"status": response.status_code},
+            status=response.status_code,
+        )
+    return response
+
+
+def delete_recording(recording_sid):
+    """Delete Twilio's copy of a recording; one that is already gone counts as deleted."""
+    try:
+        _call_twilio(
+            f"deletion of recording {recording_sid}",
+            lambda: client().recordings(recording_sid).delete(),
+        )
+    except TwilioError as error:
+        if error.status == 404:
+            return
+        raise

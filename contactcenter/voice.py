@@ -19,6 +19,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from consent.models import ConsentRecord
 from consent.services import has_standing_consent, may_record, record_consent
 from privacy.services import notice_in_force, published_notice
+from recordings.services import note_recording_status
 
 from .db import insert_unless_exists
 from .models import Call, CallEvent, Customer, Operator
@@ -318,7 +319,8 @@ RECORDING_STATES = {
 
 
 def apply_recording_status(params):
-    """Follow the recording's state on the call (the recording itself is kept elsewhere)."""
+    """Keep the recording (``recordings.services``) and follow its state on the call."""
+    note_recording_status(params)
     state = RECORDING_STATES.get(params.get("RecordingStatus", ""))
     if state is None:
         return False

@@ -32,6 +32,28 @@ def sample_consent_record():
     )
 
 
+def sample_recording(**fields):
+    from recordings.models import Recording
+
+    return Recording.objects.create(sid=f"RE{CallFactory().pk:032x}", call=CallFactory(), **fields)
+
+
+def sample_tombstone():
+    from recordings.models import Recording, Tombstone
+
+    return Tombstone.objects.create(
+        recording=sample_recording(status=Recording.Status.REFUSED),
+        reason=Tombstone.Reason.NO_CONSENT,
+        deleted_by_system="consent gate at ingest",
+    )
+
+
+def sample_outbox_message():
+    from recordings.models import OutboxMessage
+
+    return OutboxMessage.objects.create(task="recordings.tasks.fetch_recording", kwargs={})
+
+
 pytestmark = pytest.mark.django_db
 
 # One sample row per registered model, so that every changelist and change form is opened.
@@ -45,6 +67,9 @@ SAMPLES = {
     "privacy.notice": lambda: NoticeFactory(purposes=[PurposeFactory()]),
     "privacy.notice[published]": lambda: published_notice(purposes=[PurposeFactory()]),
     "consent.consentrecord": sample_consent_record,
+    "recordings.recording": sample_recording,
+    "recordings.tombstone": sample_tombstone,
+    "recordings.outboxmessage": sample_outbox_message,
 }
 
 SUPERVISOR_MODELS = [
@@ -55,6 +80,9 @@ SUPERVISOR_MODELS = [
     "privacy.notice",
     "privacy.notice[published]",
     "consent.consentrecord",
+    "recordings.recording",
+    "recordings.tombstone",
+    "recordings.outboxmessage",
 ]
 
 

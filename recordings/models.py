@@ -1,0 +1,243 @@
+"""Recordings fetched from Twilio, kept encrypted for the purposes they were consented for.
+
+A ``Recording`` follows Twilio's recording from its first status callback to its purge:
+
+    in progress → completed at Twilio → stored (encrypted) → purged
+                               ↘ fetch failed (retry)   ↘ held (never purged while held)
+    absent / failed at Twilio, or refused at ingest (no consent): nothing is downloaded.
+
+Its audio is never stored in the clear: the blob is AES-256-GCM segments under a key of its
+own, and that key is kept here only wrapped by a master key (``recordings.crypto``).
+Destroying the wrapped key makes the audio unrecoverable, backups included.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from contactcenter.models import Call
+from privacy.models import Notice, Purpose
+
+
+class RecordingQuerySet(models.QuerySet):
+    def on_hold(self):
+        return self.filter(Exists(LegalHold.objects.active().filter(recording=OuterRef("pk"))))
+
+    def not_on_hold(self):
+        return self.exclude(Exists(LegalHold.objects.active().filter(recording=OuterRef("pk"))))
+
+    def due_for_purge(self, at=None):
+        """Stored recordings whose every purpose window has closed and that no hold keeps."""
+        at = at or timezone.now()
+        return self.filter(status=Recording.Status.STORED, retain_until__lte=at).not_on_hold()
+
+
+class Recording(models.Model):
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress", _("Recording at Twilio")
+        COMPLETED = "completed", _("Waiting to be fetched")
+        STORED = "stored", _("Stored (encrypted)")
+        FETCH_FAILED = "fetch_failed", _("取得失敗 (fetch failed)")
+        ABSENT = "absent", _("No audio (Twilio)")
+        FAILED = "failed", _("Failed at Twilio")
+        REFUSED = "refused", _("Not fetched: no consent")
+        PURGED = "purged", _("Purged")
+
+    sid = models.CharField(_("recording SID"), max_length=34, unique=True)
+    call = models.ForeignKey(
+        Call, on_delete=models.PROTECT, related_name="recordings", verbose_name=_("call")
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.IN_PROGRESS
+    )
+    duration = models.PositiveIntegerField(_("duration (seconds)"), null=True, blank=True)
+    channels = models.PositiveSmallIntegerField(_("channels"), null=True, blank=True)
+    source = models.CharField(_("source"), max_length=40, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    media_url = models.URLField(_("media URL at Twilio"), max_length=300, blank=True)
+    twilio_error_code = models.CharField(_("Twilio error code"), max_length=10, blank=True)
+
+    # The encrypted copy.
+    blob_name = models.CharField(_("stored file"), max_length=200, blank=True)
+    key_id = models.CharField(_("master key ID"), max_length=32, blank=True)
+    wrapped_key = models.BinaryField(_("wrapped key"), null=True, blank=True, editable=False)
+    plaintext_size = models.BigIntegerField(_("audio size (bytes)"), null=True, blank=True)
+    ciphertext_size = models.BigIntegerField(_("stored size (bytes)"), null=True, blank=True)
+    plaintext_sha256 = models.CharField(_("SHA-256 of the audio"), max_length=64, blank=True)
+    ciphertext_sha256 = models.CharField(_("SHA-256 of the stored file"), max_length=64, blank=True)
+    stored_at = models.DateTimeField(_("stored at"), null=True, blank=True)
+
+    fetch_attempts = models.PositiveIntegerField(_("fetch attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    twilio_deleted_at = models.DateTimeField(_("deleted at Twilio"), null=True, blank=True)
+    retain_until = models.DateTimeField(
+        _("kept until"),
+        null=True,
+        blank=True,
+        help_text=_("When the last purpose window closes; the recording is purged after it."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = RecordingQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("recording")
+        verbose_name_plural = _("recordings")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "retain_until"], name="recording_purge_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="stored") | (Q(wrapped_key__isnull=False) & ~Q(blob_name="")),
+                name="recording_stored_has_key_and_blob",
+            ),
+        ]
+
+    def __str__(self):
+        return self.sid
+
+    @property
+    def is_on_hold(self):
+        return self.holds.filter(released_at__isnull=True).exists()
+
+
+class RecordingPurpose(models.Model):
+    """A purpose a recording may be used for, until its own window closes."""
+
+    recording = models.ForeignKey(
+        Recording, on_delete=models.CASCADE, related_name="purposes", verbose_name=_("recording")
+    )
+    purpose = models.ForeignKey(
+        Purpose, on_delete=models.PROTECT, related_name="+", verbose_name=_("purpose")
+    )
+    notice = models.ForeignKey(
+        Notice, on_delete=models.PROTECT, related_name="+", verbose_name=_("notice")
+    )
+    usable_until = models.DateTimeField(_("usable until"))
+    allows_training_review = models.BooleanField(_("training review allowed"), default=False)
+
+    class Meta:
+        verbose_name = _("recording purpose")
+        verbose_name_plural = _("recording purposes")
+        ordering = ["usable_until"]
+        constraints = [
+            models.UniqueConstraint(fields=["recording", "purpose"], name="recording_purpose_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.purpose} ({self.usable_until:%Y-%m-%d})"
+
+    @property
+    def is_open(self):
+        return timezone.now() < self.usable_until
+
+
+class LegalHoldQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(released_at__isnull=True)
+
+
+class LegalHold(models.Model):
+    """A reason to keep a recording past its retention: it is never purged while held."""
+
+    recording = models.ForeignKey(
+        Recording, on_delete=models.PROTECT, related_name="holds", verbose_name=_("recording")
+    )
+    reason = models.TextField(_("reason"))
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("placed by"),
+    )
+    placed_at = models.DateTimeField(_("placed at"), default=timezone.now)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("released by"),
+    )
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    release_reason = models.TextField(_("reason for release"), blank=True)
+
+    objects = LegalHoldQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("legal hold")
+        verbose_name_plural = _("legal holds")
+        ordering = ["-placed_at"]
+        permissions = [("manage_legal_hold", _("Can place and release legal holds"))]
+
+    def __str__(self):
+        return f"{self.recording} — {self.reason[:40]}"
+
+
+class Tombstone(models.Model):
+    """What was deleted, when, why and by whom: all that is left of a purged recording."""
+
+    class Reason(models.TextChoices):
+        RETENTION = "retention", _("Retention period ended")
+        NO_CONSENT = "no_consent", _("No consent to recording")
+        CONSENT_WITHDRAWN = "consent_withdrawn", _("Consent withdrawn")
+        CUSTOMER_REQUEST = "customer_request", _("Customer's request")
+
+    recording = models.OneToOneField(
+        Recording, on_delete=models.PROTECT, related_name="tombstone", verbose_name=_("recording")
+    )
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    detail = models.TextField(_("detail"), blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("deleted by"),
+    )
+    deleted_by_system = models.CharField(_("deleted by (system)"), max_length=60, blank=True)
+    deleted_at = models.DateTimeField(_("deleted at"), default=timezone.now)
+    had_stored_copy = models.BooleanField(_("an encrypted copy was destroyed"), default=False)
+    plaintext_sha256 = models.CharField(_("SHA-256 of the audio"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("tombstone")
+        verbose_name_plural = _("tombstones")
+        ordering = ["-deleted_at"]
+
+    def __str__(self):
+        return f"{self.recording} ({self.get_reason_display()})"
+
+
+class OutboxMessage(models.Model):
+    """A task to hand to Celery, written in the same transaction as the change that needs it.
+
+    A relay publishes pending messages (right after the transaction commits, then every
+    minute from beat, or ``manage.py relay_outbox``), so a task is never lost while Redis is
+    down: it waits here. Tasks are idempotent, so publishing one twice is harmless.
+    """
+
+    task = models.CharField(_("task"), max_length=200)
+    kwargs = models.JSONField(_("arguments"), default=dict)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox messages")
+        ordering = ["pk"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(published_at__isnull=True),
+                name="outbox_pending_idx",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.task} {self.kwargs}"

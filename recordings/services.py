@@ -1,0 +1,433 @@
+"""The recording pipeline: note Twilio's callbacks, fetch and encrypt, keep by purpose, purge.
+
+Twilio's copy is deleted only after ours is stored and verified, or when the consent gate
+says the call may not be recorded (then ours is never made). A purged recording loses its
+key first (crypto-shredding), then its file, and keeps a tombstone.
+"""
+
+import hashlib
+import io
+import logging
+import secrets
+from datetime import UTC, timedelta
+from email.utils import parsedate_to_datetime
+
+from django.core.files import File
+from django.core.files.storage import storages
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+
+from consent.services import may_record
+from contactcenter import twilio_api
+from contactcenter.models import Call
+
+from . import crypto
+from .models import LegalHold, Recording, RecordingPurpose, Tombstone
+from .outbox import enqueue
+
+logger = logging.getLogger(__name__)
+
+FETCH_TASK = "recordings.tasks.fetch_recording"
+DOWNLOAD_CHUNK = 256 * 1024
+WITHDRAWN_REASONS = {"withdrawn", "opted_out"}
+
+Status = Recording.Status
+# Twilio's RecordingStatus → ours, and the states a callback may move a recording from.
+TWILIO_STATUSES = {
+    "in-progress": Status.IN_PROGRESS,
+    "completed": Status.COMPLETED,
+    "absent": Status.ABSENT,
+    "failed": Status.FAILED,
+}
+MAY_BECOME = {
+    Status.IN_PROGRESS: [Status.IN_PROGRESS],
+    Status.COMPLETED: [Status.IN_PROGRESS],
+    Status.ABSENT: [Status.IN_PROGRESS],
+    Status.FAILED: [Status.IN_PROGRESS],
+}
+
+
+class FetchError(Exception):
+    """The media could not be fetched this time; ``retryable`` says whether to try again."""
+
+    def __init__(self, message, *, retryable):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+# --- Twilio's recording status callback ----------------------------------------------------
+
+
+def note_recording_status(params):
+    """Keep what a recording status callback says; on ``completed``, queue the fetch.
+
+    Idempotent on RecordingSid, and a late or repeated callback never moves a recording
+    backwards. The fetch is queued through the outbox, in the same transaction.
+    """
+    status = TWILIO_STATUSES.get(params.get("RecordingStatus", ""))
+    sid = params.get("RecordingSid", "")
+    call = Call.objects.filter(sid=params.get("CallSid", "")).first()
+    if status is None or not sid.startswith("RE") or call is None:
+        return None
+    details = {
+        "duration": _int(params.get("RecordingDuration")),
+        "channels": _int(params.get("RecordingChannels")),
+        "source": params.get("RecordingSource", "")[:40],
+        "started_at": _twilio_time(params.get("RecordingStartTime")),
+        "media_url": params.get("RecordingUrl", "")[:300],
+        "twilio_error_code": params.get("ErrorCode", "")[:10],
+    }
+    details = {field: value for field, value in details.items() if value not in (None, "")}
+    with transaction.atomic():
+        recording, created = _recording_for(sid, call, details)
+        moved = (
+            Recording.objects.filter(pk=recording.pk, status__in=MAY_BECOME[status])
+            .exclude(status=status)
+            .update(status=status, **details)
+        )
+        if (moved or created) and status == Status.COMPLETED:
+            enqueue(FETCH_TASK, recording_id=recording.pk)
+    return Recording.objects.get(pk=recording.pk)
+
+
+def _recording_for(sid, call, details):
+    recording = Recording.objects.filter(sid=sid).first()
+    if recording:
+        return recording, False
+    try:
+        with transaction.atomic():
+            return Recording.objects.create(sid=sid, call=call, **details), False
+    except IntegrityError:
+        return Recording.objects.get(sid=sid), False
+
+
+# --- fetching ------------------------------------------------------------------------------
+
+
+def fetch(recording_id):
+    """Fetch, encrypt, store and verify one recording, then delete Twilio's copy.
+
+    Running it twice stores once. Killed at any moment, it leaves either no stored copy
+    (nothing points at a half-written file, and Twilio's copy is intact) or a verified one.
+    Raises ``FetchError`` when the fetch should be tried again.
+    """
+    with transaction.atomic():
+        recording = (
+            Recording.objects.select_for_update()
+            .select_related("call__customer", "call__operator")
+            .get(pk=recording_id)
+        )
+        if recording.status not in (Status.COMPLETED, Status.FETCH_FAILED):
+            return recording
+        Recording.objects.filter(pk=recording.pk).update(
+            fetch_attempts=recording.fetch_attempts + 1
+        )
+    permission = may_record(call=recording.call)
+    if not permission:
+        return refuse_at_ingest(recording, permission)
+    stored = _download_and_store(recording)
+    with transaction.atomic():
+        current = Recording.objects.select_for_update().get(pk=recording.pk)
+        if current.status == Status.STORED:  # another worker got there first
+            storages["recordings"].delete(stored["blob_name"])
+            return current
+        for field, value in stored.items():
+            setattr(current, field, value)
+        current.status = Status.STORED
+        current.stored_at = timezone.now()
+        current.last_error = ""
+        current.retain_until = _keep_for_purposes(current, permission)
+        current.save()
+    delete_twilio_copy(current)
+    return current
+
+
+def _download_and_store(recording):
+    """Stream the media into storage encrypted; return the stored copy's fields, verified."""
+    data_key = crypto.new_data_key()
+    key_id, wrapped = crypto.wrap_key(data_key)
+    try:
+        response = twilio_api.open_recording_media(recording.sid)
+    except twilio_api.TwilioError as error:
+        raise FetchError(str(error.message), retryable=error.retryable) from error
+    with response:
+        expected = _int(response.headers.get("Content-Length"))
+        source = _HashingStream(response.iter_content(DOWNLOAD_CHUNK))
+        encrypted = _HashingStream(crypto.encrypt_chunks(source, data_key))
+        storage = storages["recordings"]
+        name = f"{timezone.now():%Y/%m}/{recording.sid}-{secrets.token_hex(4)}.ccrec"
+        try:
+            name = storage.save(name, File(_ReadableStream(encrypted), name=name))
+        except Exception as error:  # network cut mid-stream, storage full, …
+            _delete_quietly(storage, name)
+            raise FetchError(f"download interrupted: {error}", retryable=True) from error
+    if expected is not None and source.size != expected:
+        _delete_quietly(storage, name)
+        raise FetchError(
+            f"received {source.size} bytes of {expected}: the download was cut short",
+            retryable=True,
+        )
+    if source.size == 0:
+        _delete_quietly(storage, name)
+        raise FetchError("Twilio sent no audio", retryable=True)
+    stored_sha256 = _verify(storage, name, data_key, encrypted, source)
+    return {
+        "blob_name": name,
+        "key_id": key_id,
+        "wrapped_key": wrapped,
+        "plaintext_size": source.size,
+        "ciphertext_size": encrypted.size,
+        "plaintext_sha256": source.sha256.hexdigest(),
+        "ciphertext_sha256": stored_sha256,
+    }
+
+
+def _verify(storage, name, data_key, encrypted, source):
+    """Read the stored file back: it must be what was written and decrypt to what was sent."""
+    ciphertext = hashlib.sha256()
+    plaintext = hashlib.sha256()
+    with storage.open(name, "rb") as blob:
+        for chunk in iter(lambda: blob.read(DOWNLOAD_CHUNK), b""):
+            ciphertext.update(chunk)
+        blob.seek(0)
+        try:
+            for chunk in crypto.decrypt_all(blob, data_key):
+                plaintext.update(chunk)
+        except crypto.RecordingIntegrityError as error:
+            _delete_quietly(storage, name)
+            raise FetchError(f"stored copy does not verify: {error}", retryable=True) from error
+    if (
+        ciphertext.hexdigest() != encrypted.sha256.hexdigest()
+        or plaintext.hexdigest() != source.sha256.hexdigest()
+    ):
+        _delete_quietly(storage, name)
+        raise FetchError("stored copy differs from what was written", retryable=True)
+    return ciphertext.hexdigest()
+
+
+def _keep_for_purposes(recording, permission):
+    """Give the recording the purposes its consent answered for; return when the last ends."""
+    started = recording.call.started_at
+    RecordingPurpose.objects.filter(recording=recording).delete()
+    windows = [
+        RecordingPurpose(
+            recording=recording,
+            purpose=announced.purpose,
+            notice=permission.notice,
+            usable_until=started + timedelta(days=announced.days),
+            allows_training_review=announced.training,
+        )
+        for announced in permission.purposes
+    ]
+    RecordingPurpose.objects.bulk_create(windows)
+    # Consent with no purpose announced keeps nothing: the recording is due at once.
+    return max((window.usable_until for window in windows), default=timezone.now())
+
+
+def mark_fetch_failed(recording_id, error):
+    Recording.objects.filter(pk=recording_id, status=Status.COMPLETED).update(
+        status=Status.FETCH_FAILED, last_error=str(error)[:2000]
+    )
+
+
+def note_fetch_error(recording_id, error):
+    Recording.objects.filter(pk=recording_id).update(last_error=str(error)[:2000])
+
+
+def retry_fetch(recording):
+    """Queue a failed fetch again (the admin's retry action)."""
+    with transaction.atomic():
+        moved = Recording.objects.filter(pk=recording.pk, status=Status.FETCH_FAILED).update(
+            status=Status.COMPLETED, last_error=""
+        )
+        if moved:
+            enqueue(FETCH_TASK, recording_id=recording.pk)
+    return bool(moved)
+
+
+def refuse_at_ingest(recording, permission):
+    """The consent gate said no: never download, delete Twilio's copy, leave a tombstone."""
+    reason = (
+        Tombstone.Reason.CONSENT_WITHDRAWN
+        if permission.reason in WITHDRAWN_REASONS
+        else Tombstone.Reason.NO_CONSENT
+    )
+    with transaction.atomic():
+        Recording.objects.filter(pk=recording.pk).update(status=Status.REFUSED)
+        Tombstone.objects.get_or_create(
+            recording=recording,
+            defaults={
+                "reason": reason,
+                "detail": str(permission.message),
+                "deleted_by_system": "consent gate at ingest",
+            },
+        )
+    recording.refresh_from_db()
+    delete_twilio_copy(recording)
+    return recording
+
+
+def delete_twilio_copy(recording):
+    """Delete Twilio's copy and note when; a failure is logged and retried by the purge run."""
+    if recording.twilio_deleted_at:
+        return True
+    try:
+        twilio_api.delete_recording(recording.sid)
+    except twilio_api.TwilioError as error:
+        logger.warning("Twilio's copy of %s not deleted yet: %s", recording.sid, error)
+        note_fetch_error(recording.pk, f"Twilio deletion: {error.message}")
+        return False
+    now = timezone.now()
+    Recording.objects.filter(pk=recording.pk).update(twilio_deleted_at=now)
+    recording.twilio_deleted_at = now
+    return True
+
+
+# --- holds and purge -----------------------------------------------------------------------
+
+
+def place_hold(recording, *, reason, by):
+    if not reason.strip():
+        raise ValueError(_("Give the reason for the hold."))
+    return LegalHold.objects.create(recording=recording, reason=reason.strip(), placed_by=by)
+
+
+def release_hold(hold, *, reason, by):
+    """Release a hold; a recording past retention with no other hold is purged at once."""
+    if not reason.strip():
+        raise ValueError(_("Give the reason for the release."))
+    LegalHold.objects.filter(pk=hold.pk, released_at__isnull=True).update(
+        released_at=timezone.now(), released_by=by, release_reason=reason.strip()
+    )
+    return purge_due(recording_ids=[hold.recording_id])
+
+
+def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None):
+    """Purge every stored recording past retention and not held; return how many.
+
+    Works in batches claimed with ``SKIP LOCKED``, so memory stays flat and two workers never
+    purge the same recording. Each loses its key (crypto-shredding) and gets a tombstone in
+    the batch's transaction; files and Twilio copies are deleted after it commits.
+    """
+    now = now or timezone.now()
+    due = Recording.objects.due_for_purge(now)
+    if recording_ids is not None:
+        due = due.filter(pk__in=recording_ids)
+    if dry_run:
+        return due.count()
+    purged = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                due.select_for_update(skip_locked=True)
+                .order_by("pk")
+                .values("pk", "blob_name", "plaintext_sha256")[:batch_size]
+            )
+            if not batch:
+                break
+            ids = [row["pk"] for row in batch]
+            Recording.objects.filter(pk__in=ids).update(
+                status=Status.PURGED, wrapped_key=None, key_id="", updated_at=timezone.now()
+            )
+            Tombstone.objects.bulk_create(
+                Tombstone(
+                    recording_id=row["pk"],
+                    reason=Tombstone.Reason.RETENTION,
+                    detail=str(_("Every purpose window had closed.")),
+                    deleted_by_system="purge",
+                    deleted_at=now,
+                    had_stored_copy=True,
+                    plaintext_sha256=row["plaintext_sha256"],
+                )
+                for row in batch
+            )
+        _delete_files(batch)
+        purged += len(batch)
+    confirm_twilio_deletions()
+    return purged
+
+
+def _delete_files(rows):
+    storage = storages["recordings"]
+    for row in rows:
+        _delete_quietly(storage, row["blob_name"])
+    Recording.objects.filter(pk__in=[row["pk"] for row in rows]).update(blob_name="")
+
+
+def confirm_twilio_deletions(limit=500):
+    """Retry deleting Twilio's copies that are ours no longer (stored, refused or purged)."""
+    pending = Recording.objects.filter(
+        twilio_deleted_at__isnull=True,
+        status__in=[Status.STORED, Status.REFUSED, Status.PURGED],
+    ).order_by("pk")[:limit]
+    return sum(delete_twilio_copy(recording) for recording in pending)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+class _HashingStream:
+    """Iterate ``chunks`` while counting and hashing them."""
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            if chunk:
+                self.size += len(chunk)
+                self.sha256.update(chunk)
+                yield chunk
+
+
+class _ReadableStream(io.RawIOBase):
+    """A read-only, non-seekable file over an iterator of bytes, for ``Storage.save``."""
+
+    def __init__(self, chunks):
+        self.chunks = iter(chunks)
+        self.pending = b""
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while not self.pending:
+            self.pending = next(self.chunks, None)
+            if self.pending is None:
+                self.pending = b""
+                return 0
+        size = min(len(buffer), len(self.pending))
+        buffer[:size] = self.pending[:size]
+        self.pending = self.pending[size:]
+        return size
+
+
+def _delete_quietly(storage, name):
+    try:
+        storage.delete(name)
+    except OSError:
+        logger.exception("Could not delete %s from recording storage", name)
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _twilio_time(value):
+    """RecordingStartTime comes as an RFC 2822 date; ISO 8601 is accepted too."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        parsed = parse_datetime(value)
+        if parsed and parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed
