@@ -17,6 +17,7 @@ from contactcenter.models import Customer, Operator
 from privacy.models import Notice, NoticePurpose, Purpose
 
 from .models import ConsentRecord
+from .signals import consent_taken_back
 
 Decision = ConsentRecord.Decision
 NOT_GIVEN = (Decision.REFUSED, Decision.WITHDRAWN)
@@ -69,6 +70,10 @@ def record_consent(
         )
         if customer is not None and call is None:
             _follow_standing_answer(customer)
+        if decision in NOT_GIVEN:
+            consent_taken_back.send(
+                sender=ConsentRecord, record=record, customer=customer, operator=operator, call=call
+            )
     return record
 
 

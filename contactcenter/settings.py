@@ -347,6 +347,11 @@ CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "recordings.tasks.relay_outbox", "schedule": 60.0},
     # Recordings past retention and not held lose their key, file and Twilio copy.
     "purge-recordings": {"task": "recordings.tasks.purge_recordings", "schedule": 60.0 * 60},
+    # Recordings whose fetch task was lost (Redis flushed, a worker killed) are queued again.
+    "requeue-stalled-fetches": {
+        "task": "recordings.tasks.requeue_stalled_fetches",
+        "schedule": 15.0 * 60,
+    },
 }
 
 # --- REST API ------------------------------------------------------------------------------

@@ -96,7 +96,20 @@ class RecordingAdmin(admin.ModelAdmin):
     inlines = [RecordingPurposeInline, LegalHoldInline]
     actions = ["retry_fetch", "place_hold", "release_holds"]
     fieldsets = [
-        (None, {"fields": ["sid", "call", "status", "last_error", "fetch_attempts"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "sid",
+                    "call",
+                    "status",
+                    "last_error",
+                    "fetch_attempts",
+                    "fetch_started_at",
+                    "partial_blob_name",
+                ]
+            },
+        ),
         (
             _("At Twilio"),
             {
@@ -125,7 +138,10 @@ class RecordingAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Retention"), {"fields": ["retain_until", "tombstone_summary"]}),
+        (
+            _("Retention"),
+            {"fields": ["retain_until", "consent_withdrawn_at", "tombstone_summary"]},
+        ),
     ]
 
     def get_readonly_fields(self, request, obj=None):

@@ -70,6 +70,15 @@ class Recording(models.Model):
     stored_at = models.DateTimeField(_("stored at"), null=True, blank=True)
 
     fetch_attempts = models.PositiveIntegerField(_("fetch attempts"), default=0)
+    fetch_started_at = models.DateTimeField(_("last fetch started at"), null=True, blank=True)
+    # The file the current (or a killed) fetch writes; deleted by the next attempt.
+    partial_blob_name = models.CharField(_("file being written"), max_length=200, blank=True)
+    consent_withdrawn_at = models.DateTimeField(
+        _("consent withdrawn at"),
+        null=True,
+        blank=True,
+        help_text=_("When a party took their consent back; the recording is purged at once."),
+    )
     last_error = models.TextField(_("last error"), blank=True)
     twilio_deleted_at = models.DateTimeField(_("deleted at Twilio"), null=True, blank=True)
     retain_until = models.DateTimeField(

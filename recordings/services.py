@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -31,6 +32,12 @@ logger = logging.getLogger(__name__)
 
 FETCH_TASK = "recordings.tasks.fetch_recording"
 DOWNLOAD_CHUNK = 256 * 1024
+# A fetch holds its recording this long; a second fetch meanwhile leaves it alone, and after
+# it (the worker died) the next attempt takes over and deletes the half-written file.
+FETCH_LEASE = timedelta(minutes=15)
+# A recording waiting to be fetched this long has lost its task (Redis flushed, a worker
+# killed): it is queued again. Longer than the lease plus the longest retry countdown.
+STALLED_AFTER = timedelta(hours=1)
 WITHDRAWN_REASONS = {"withdrawn", "opted_out"}
 
 Status = Recording.Status
@@ -109,42 +116,69 @@ def _recording_for(sid, call, details):
 def fetch(recording_id):
     """Fetch, encrypt, store and verify one recording, then delete Twilio's copy.
 
-    Running it twice stores once. Killed at any moment, it leaves either no stored copy
-    (nothing points at a half-written file, and Twilio's copy is intact) or a verified one.
-    Raises ``FetchError`` when the fetch should be tried again.
+    Running it twice stores once: a fetch takes a lease on the recording, and a second one
+    that finds the lease live leaves the work to the first. Killed at any moment, it leaves
+    either no stored copy (Twilio's copy is intact; the half-written file is named on the
+    recording and deleted by the next attempt) or a verified one. Raises ``FetchError`` when
+    the fetch should be tried again.
     """
+    now = timezone.now()
     with transaction.atomic():
         recording = (
-            Recording.objects.select_for_update()
+            Recording.objects.select_for_update(of=("self",))
             .select_related("call__customer", "call__operator")
             .get(pk=recording_id)
         )
         if recording.status not in (Status.COMPLETED, Status.FETCH_FAILED):
             return recording
+        if recording.fetch_started_at and recording.fetch_started_at > now - FETCH_LEASE:
+            logger.info("Recording %s is being fetched by another worker", recording.sid)
+            return recording
+        leftover = recording.partial_blob_name
+        name = f"{now:%Y/%m}/{recording.sid}-{secrets.token_hex(4)}.ccrec"
         Recording.objects.filter(pk=recording.pk).update(
-            fetch_attempts=recording.fetch_attempts + 1
+            fetch_attempts=recording.fetch_attempts + 1,
+            fetch_started_at=now,
+            partial_blob_name=name,
+            updated_at=now,
         )
+    if leftover:  # written by an attempt that was killed
+        _delete_quietly(storages["recordings"], leftover)
     permission = may_record(call=recording.call)
     if not permission:
         return refuse_at_ingest(recording, permission)
-    stored = _download_and_store(recording)
+    try:
+        stored = _download_and_store(recording, name)
+    except FetchError:
+        _end_attempt(recording, name)
+        raise
     with transaction.atomic():
         current = Recording.objects.select_for_update().get(pk=recording.pk)
-        if current.status == Status.STORED:  # another worker got there first
-            storages["recordings"].delete(stored["blob_name"])
+        if current.status == Status.STORED or current.partial_blob_name != name:
+            # Another worker took over (our lease had run out) or got there first.
+            _delete_quietly(storages["recordings"], stored["blob_name"])
             return current
         for field, value in stored.items():
             setattr(current, field, value)
         current.status = Status.STORED
         current.stored_at = timezone.now()
         current.last_error = ""
+        current.partial_blob_name = ""
+        current.fetch_started_at = None
         current.retain_until = _keep_for_purposes(current, permission)
         current.save()
     delete_twilio_copy(current)
     return current
 
 
-def _download_and_store(recording):
+def _end_attempt(recording, name):
+    """Give the lease back after a failed attempt (unless another worker has taken over)."""
+    Recording.objects.filter(pk=recording.pk, partial_blob_name=name).update(
+        fetch_started_at=None, partial_blob_name=""
+    )
+
+
+def _download_and_store(recording, name):
     """Stream the media into storage encrypted; return the stored copy's fields, verified."""
     data_key = crypto.new_data_key()
     key_id, wrapped = crypto.wrap_key(data_key)
@@ -152,17 +186,19 @@ def _download_and_store(recording):
         response = twilio_api.open_recording_media(recording.sid)
     except twilio_api.TwilioError as error:
         raise FetchError(str(error.message), retryable=error.retryable) from error
+    storage = storages["recordings"]
     with response:
         expected = _int(response.headers.get("Content-Length"))
         source = _HashingStream(response.iter_content(DOWNLOAD_CHUNK))
         encrypted = _HashingStream(crypto.encrypt_chunks(source, data_key))
-        storage = storages["recordings"]
-        name = f"{timezone.now():%Y/%m}/{recording.sid}-{secrets.token_hex(4)}.ccrec"
         try:
-            name = storage.save(name, File(_ReadableStream(encrypted), name=name))
+            saved = storage.save(name, File(_ReadableStream(encrypted), name=name))
         except Exception as error:  # network cut mid-stream, storage full, …
             _delete_quietly(storage, name)
             raise FetchError(f"download interrupted: {error}", retryable=True) from error
+    if saved != name:  # the storage chose another name: never expected, but never lost
+        _delete_quietly(storage, saved)
+        raise FetchError(f"storage stored {name} as {saved}", retryable=True)
     if expected is not None and source.size != expected:
         _delete_quietly(storage, name)
         raise FetchError(
@@ -185,26 +221,27 @@ def _download_and_store(recording):
 
 
 def _verify(storage, name, data_key, encrypted, source):
-    """Read the stored file back: it must be what was written and decrypt to what was sent."""
-    ciphertext = hashlib.sha256()
+    """Read the stored file back, once: it must be what was written and decrypt to what was sent."""
     plaintext = hashlib.sha256()
-    with storage.open(name, "rb") as blob:
-        for chunk in iter(lambda: blob.read(DOWNLOAD_CHUNK), b""):
-            ciphertext.update(chunk)
-        blob.seek(0)
+    try:
+        blob = storage.open(name, "rb")
+    except OSError as error:
+        raise FetchError(f"stored copy cannot be read back: {error}", retryable=True) from error
+    with blob:
+        reader = _HashingReader(blob)
         try:
-            for chunk in crypto.decrypt_all(blob, data_key):
+            for chunk in crypto.decrypt_all(reader, data_key):
                 plaintext.update(chunk)
         except crypto.RecordingIntegrityError as error:
             _delete_quietly(storage, name)
             raise FetchError(f"stored copy does not verify: {error}", retryable=True) from error
     if (
-        ciphertext.hexdigest() != encrypted.sha256.hexdigest()
+        reader.sha256.hexdigest() != encrypted.sha256.hexdigest()
         or plaintext.hexdigest() != source.sha256.hexdigest()
     ):
         _delete_quietly(storage, name)
         raise FetchError("stored copy differs from what was written", retryable=True)
-    return ciphertext.hexdigest()
+    return reader.sha256.hexdigest()
 
 
 def _keep_for_purposes(recording, permission):
@@ -247,6 +284,28 @@ def retry_fetch(recording):
     return bool(moved)
 
 
+def requeue_stalled_fetches(*, now=None, limit=500):
+    """Queue the fetch again for recordings waiting too long (their task was lost).
+
+    A task is lost when Redis loses its queue or a worker dies holding it (Redis would hand
+    it out again only after the visibility timeout). Fetching is idempotent, so queueing a
+    recording whose task is merely slow costs one skipped run.
+    """
+    cutoff = (now or timezone.now()) - STALLED_AFTER
+    stalled = list(
+        Recording.objects.filter(status=Status.COMPLETED)
+        .filter(
+            Q(fetch_started_at__lt=cutoff) | Q(fetch_started_at__isnull=True, updated_at__lt=cutoff)
+        )
+        .values_list("pk", flat=True)[:limit]
+    )
+    with transaction.atomic():
+        for pk in stalled:
+            enqueue(FETCH_TASK, recording_id=pk)
+        Recording.objects.filter(pk__in=stalled).update(updated_at=timezone.now())
+    return len(stalled)
+
+
 def refuse_at_ingest(recording, permission):
     """The consent gate said no: never download, delete Twilio's copy, leave a tombstone."""
     reason = (
@@ -255,7 +314,9 @@ def refuse_at_ingest(recording, permission):
         else Tombstone.Reason.NO_CONSENT
     )
     with transaction.atomic():
-        Recording.objects.filter(pk=recording.pk).update(status=Status.REFUSED)
+        Recording.objects.filter(pk=recording.pk).update(
+            status=Status.REFUSED, fetch_started_at=None, partial_blob_name=""
+        )
         Tombstone.objects.get_or_create(
             recording=recording,
             defaults={
@@ -301,15 +362,16 @@ def release_hold(hold, *, reason, by):
     LegalHold.objects.filter(pk=hold.pk, released_at__isnull=True).update(
         released_at=timezone.now(), released_by=by, release_reason=reason.strip()
     )
-    return purge_due(recording_ids=[hold.recording_id])
+    return purge_due(recording_ids=[hold.recording_id], by=by)
 
 
-def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None):
+def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by=None):
     """Purge every stored recording past retention and not held; return how many.
 
     Works in batches claimed with ``SKIP LOCKED``, so memory stays flat and two workers never
     purge the same recording. Each loses its key (crypto-shredding) and gets a tombstone in
-    the batch's transaction; files and Twilio copies are deleted after it commits.
+    the batch's transaction; files and Twilio copies are deleted after it commits. ``by`` is
+    the person whose action caused the purge (releasing a hold), if any.
     """
     now = now or timezone.now()
     due = Recording.objects.due_for_purge(now)
@@ -323,7 +385,7 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None):
             batch = list(
                 due.select_for_update(skip_locked=True)
                 .order_by("pk")
-                .values("pk", "blob_name", "plaintext_sha256")[:batch_size]
+                .values("pk", "blob_name", "plaintext_sha256", "consent_withdrawn_at")[:batch_size]
             )
             if not batch:
                 break
@@ -334,9 +396,16 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None):
             Tombstone.objects.bulk_create(
                 Tombstone(
                     recording_id=row["pk"],
-                    reason=Tombstone.Reason.RETENTION,
-                    detail=str(_("Every purpose window had closed.")),
-                    deleted_by_system="purge",
+                    reason=Tombstone.Reason.CONSENT_WITHDRAWN
+                    if row["consent_withdrawn_at"]
+                    else Tombstone.Reason.RETENTION,
+                    detail=str(
+                        _("Consent was taken back.")
+                        if row["consent_withdrawn_at"]
+                        else _("Every purpose window had closed.")
+                    ),
+                    deleted_by=by,
+                    deleted_by_system="" if by else "purge",
                     deleted_at=now,
                     had_stored_copy=True,
                     plaintext_sha256=row["plaintext_sha256"],
@@ -347,6 +416,42 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None):
         purged += len(batch)
     confirm_twilio_deletions()
     return purged
+
+
+PURGE_TASK = "recordings.tasks.purge_recordings"
+
+
+def forget_without_consent(*, customer=None, operator=None, call=None):
+    """A party took their consent back: the recordings it covered are purged at once.
+
+    Runs in the transaction that writes the withdrawal to the ledger. Each stored recording
+    of the affected calls that ``may_record`` no longer allows has its purpose windows closed
+    and is marked; the purge is queued through the outbox. A recording on legal hold is
+    kept, unusable, until the hold is released.
+    """
+    recordings = Recording.objects.filter(
+        status__in=[Status.STORED], consent_withdrawn_at__isnull=True
+    ).select_related("call__customer", "call__operator")
+    if call is not None:
+        recordings = recordings.filter(call=call)
+    elif customer is not None:
+        recordings = recordings.filter(call__customer=customer)
+    elif operator is not None:
+        recordings = recordings.filter(call__operator=operator)
+    else:
+        return []
+    now = timezone.now()
+    affected = [r.pk for r in recordings.iterator() if not may_record(call=r.call)]
+    if not affected:
+        return []
+    Recording.objects.filter(pk__in=affected).update(
+        consent_withdrawn_at=now, retain_until=now, updated_at=now
+    )
+    RecordingPurpose.objects.filter(recording__in=affected, usable_until__gt=now).update(
+        usable_until=now
+    )
+    enqueue(PURGE_TASK, recording_ids=affected)
+    return affected
 
 
 def _delete_files(rows):
@@ -382,6 +487,31 @@ class _HashingStream:
                 self.size += len(chunk)
                 self.sha256.update(chunk)
                 yield chunk
+
+
+class _HashingReader:
+    """A file that hashes what is read from it; decryption reads the whole file in order."""
+
+    def __init__(self, file):
+        self.file = file
+        self.sha256 = hashlib.sha256()
+        self.hashed_to = 0
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        return self.file.seek(offset, whence)
+
+    def tell(self):
+        return self.file.tell()
+
+    def read(self, size=-1):
+        offset = self.file.tell()
+        data = self.file.read(size)
+        if offset == self.hashed_to:
+            self.sha256.update(data)
+            self.hashed_to += len(data)
+        elif offset > self.hashed_to:
+            raise crypto.RecordingIntegrityError("stored copy was not read in order")
+        return data
 
 
 class _ReadableStream(io.RawIOBase):

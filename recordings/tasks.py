@@ -40,6 +40,13 @@ def relay_outbox():
 
 
 @shared_task
-def purge_recordings():
-    """Purge recordings past retention and not held (beat runs it every hour)."""
-    return services.purge_due()
+def purge_recordings(recording_ids=None):
+    """Purge recordings past retention and not held (beat runs it every hour; a withdrawal
+    of consent queues it for the recordings it covered)."""
+    return services.purge_due(recording_ids=recording_ids)
+
+
+@shared_task
+def requeue_stalled_fetches():
+    """Queue again the fetches whose task was lost (beat runs it every 15 minutes)."""
+    return services.requeue_stalled_fetches()

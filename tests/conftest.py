@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -265,3 +266,49 @@ def twilio_post(client, path, params, *, query="", signature=None, token=None):
     if token:
         headers["HTTP_I_TWILIO_IDEMPOTENCY_TOKEN"] = token
     return client.post(url, params, **headers)
+
+
+# --- Celery: which broker the tests' own process publishes to ------------------------------
+
+
+@contextmanager
+def celery_config(**options):
+    """Run with the Celery app of this process reconfigured (broker, eager mode…)."""
+    from contactcenter.celery import app
+
+    saved = {name: app.conf[name] for name in options}
+    app.conf.update(options)
+    _drop_broker_connections(app)
+    try:
+        yield app
+    finally:
+        app.conf.update(saved)
+        _drop_broker_connections(app)
+
+
+def _drop_broker_connections(app):
+    from kombu import pools
+
+    pools.reset()  # closes every pooled connection and forgets the pools
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def tasks_in_process():
+    """Tasks run in this process when published, whatever REDIS_URL says."""
+    with celery_config(task_always_eager=True, task_eager_propagates=True) as app:
+        yield app
+
+
+@pytest.fixture
+def broker_down():
+    """Publishing fails at once: Redis is down (nothing listens on port 1)."""
+    with celery_config(
+        task_always_eager=False,
+        broker_url="redis://127.0.0.1:1/0",
+        broker_connection_timeout=1,
+        broker_connection_retry=False,
+        broker_connection_max_retries=0,
+    ) as app:
+        yield app

@@ -102,8 +102,13 @@ class CallDriver:
         to_number="+815012345678",
         talk_seconds=3,
         hold=False,
+        media_faults=None,
     ):
-        """Make one call. With ``hold`` it stays connected until ``hang_up`` is called."""
+        """Make one call. With ``hold`` it stays connected until ``hang_up`` is called.
+
+        ``media_faults`` is passed to the emulator with the recording's audio (see
+        ``twilio_emulator.server``: ``trickle_seconds``, ``fail_times``, ``cut_after``).
+        """
         presses = list(digits)
         call = self.control("/_emulator/calls")
         result = CallResult(call_sid=call["sid"])
@@ -124,7 +129,7 @@ class CallDriver:
         if result.dial is not None:
             self.answer(result)
             if not hold:
-                self.hang_up(result, talk_seconds=talk_seconds)
+                self.hang_up(result, talk_seconds=talk_seconds, media_faults=media_faults)
         else:
             self.end(result, talk_seconds=0)
         return result
@@ -204,10 +209,12 @@ class CallDriver:
         response = self.signed_post(url, params)
         result.exchanges.append((url, response.status_code))
 
-    def hang_up(self, result, *, talk_seconds=3):
+    def hang_up(self, result, *, talk_seconds=3, media_faults=None):
         if result.recording_sid:
             recording = self.control(
-                f"/_emulator/recordings/{result.recording_sid}/complete", seconds=talk_seconds
+                f"/_emulator/recordings/{result.recording_sid}/complete",
+                seconds=talk_seconds,
+                **(media_faults or {}),
             )
             self.recording_callback(result, recording, "completed")
         leg = result.dial[0]

@@ -11,11 +11,17 @@ against it unchanged when ``TWILIO_API_BASE_URL`` points here:
 * ``GET    /2010-04-01/Accounts/{AC}/Recordings/{RE}.wav`` (and ``.mp3``)     media
 * ``DELETE /2010-04-01/Accounts/{AC}/Recordings/{RE}.json``                  delete
 
+Faults can be asked for when a recording is completed (``POST
+/_emulator/recordings/{RE}/complete`` with ``seconds`` and optionally ``trickle_seconds``: serve
+the audio slowly over that long; ``fail_times``: answer 503 that many times first;
+``cut_after``: announce the full length but close after that many bytes).
+
 The caller driver (``twilio_emulator.caller``) tells the emulator about calls through its
 control endpoints under ``/_emulator/``; tests read its state there too.
 """
 
 import base64
+import contextlib
 import io
 import json
 import math
@@ -23,6 +29,7 @@ import re
 import secrets
 import struct
 import threading
+import time
 import wave
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -65,6 +72,23 @@ def synthetic_wav(seconds, *, rate=8000):
             samples += struct.pack("<hh", left, right)
         out.writeframes(bytes(samples))
     return frames.getvalue()
+
+
+class Media:
+    """A recording's audio as served: optionally trickled over ``seconds`` or cut short."""
+
+    def __init__(self, data, *, seconds=0, cut_after=None):
+        self.data, self.seconds, self.cut_after = data, float(seconds), cut_after
+
+    def write_to(self, out):
+        data = self.data if self.cut_after is None else self.data[: self.cut_after]
+        pieces = max(1, int(self.seconds * 20)) if self.seconds else 1
+        step = -(-len(data) // pieces) or 1
+        for start in range(0, len(data), step):
+            out.write(data[start : start + step])
+            out.flush()
+            if self.seconds:
+                time.sleep(self.seconds / pieces)
 
 
 class TwilioError(Exception):
@@ -171,7 +195,16 @@ class EmulatorState:
             recording = self.stored_recording(rec)
             if recording["media"] is None:
                 raise TwilioError(404, 20404, f"Recording {rec} has no media yet")
-            return 200, recording["media"]
+            recording["media_requests"] = recording.get("media_requests", 0) + 1
+            faults = recording.get("faults", {})
+            if faults.get("fail_times", 0) > 0:
+                faults["fail_times"] -= 1
+                raise TwilioError(503, 20500, "Service Unavailable (emulated)")
+            return 200, Media(
+                recording["media"],
+                seconds=faults.get("trickle_seconds", 0),
+                cut_after=faults.get("cut_after"),
+            )
 
     def delete_recording(self, *, rec, **_):
         with self.lock:
@@ -202,6 +235,11 @@ class EmulatorState:
                 recording.update(
                     status="completed", duration=round(seconds), media=synthetic_wav(seconds)
                 )
+                recording["faults"] = {
+                    key: body[key]
+                    for key in ("trickle_seconds", "fail_times", "cut_after")
+                    if key in body
+                }
                 return 200, self.recording_resource(recording)
             match = re.fullmatch(r"/_emulator/calls/(CA\w+)/hangup", path)
             if method == "POST" and match:
@@ -212,7 +250,10 @@ class EmulatorState:
                 return 200, {
                     "calls": self.calls,
                     "recordings": {
-                        sid: {k: v for k, v in r.items() if k not in ("media", "created")}
+                        sid: {
+                            **{k: v for k, v in r.items() if k not in ("media", "created")},
+                            "media_size": len(r["media"] or b""),
+                        }
                         for sid, r in self.recordings.items()
                     },
                     "requests": self.requests,
@@ -285,6 +326,17 @@ class Handler(BaseHTTPRequestHandler):
             raise TwilioError(401, 20003, "Authentication Error - invalid username")
 
     def reply(self, status, payload):
+        if isinstance(payload, Media):
+            self.send_response(status)
+            self.send_header("Content-Type", "audio/x-wav")
+            self.send_header("Content-Length", str(len(payload.data)))
+            self.end_headers()
+            # The client may go away mid-download (a killed worker).
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                payload.write_to(self.wfile)
+            if payload.cut_after is not None:
+                self.close_connection = True
+            return
         if isinstance(payload, bytes):
             body, content_type = payload, "audio/x-wav"
         elif payload is None:
