@@ -116,6 +116,9 @@ if DATABASES["default"].get("ENGINE") not in {
 }:
     _fail("DATABASE_URL", "use postgres://… (production) or sqlite:///… (development)")
 DATABASES["default"]["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The test database is a file, not memory, so a Celery worker a test starts shares it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env.str("REDIS_URL", default="").strip()

@@ -80,6 +80,17 @@ def _fresh_notice_cache():
     forget_published_notices()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_persistent_connections():
+    """Every live-server request runs in a thread of its own, and a connection kept open
+    past its request would outlive the thread and keep the test database from being
+    dropped. Tests close their connections after each request."""
+    from django.db import connections
+
+    for alias in connections:
+        connections.settings[alias]["CONN_MAX_AGE"] = 0
+
+
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
