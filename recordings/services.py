@@ -135,7 +135,7 @@ def fetch(recording_id):
             logger.info("Recording %s is being fetched by another worker", recording.sid)
             return recording
         leftover = recording.partial_blob_name
-        name = f"{now:%Y/%m}/{recording.sid}-{secrets.token_hex(4)}.ccrec"
+        name = _blob_name(recording)
         Recording.objects.filter(pk=recording.pk).update(
             fetch_attempts=recording.fetch_attempts + 1,
             fetch_started_at=now,
@@ -158,17 +158,37 @@ def fetch(recording_id):
             # Another worker took over (our lease had run out) or got there first.
             _delete_quietly(storages["recordings"], stored["blob_name"])
             return current
-        for field, value in stored.items():
-            setattr(current, field, value)
-        current.status = Status.STORED
-        current.stored_at = timezone.now()
-        current.last_error = ""
-        current.partial_blob_name = ""
-        current.fetch_started_at = None
-        current.retain_until = _keep_for_purposes(current, permission)
-        current.save()
+        _mark_stored(current, stored, permission)
     delete_twilio_copy(current)
     return current
+
+
+def store_audio(recording, chunks):
+    """Encrypt and store audio that did not come from Twilio (the demo's recordings) exactly
+    as a fetched recording is stored; the consent gate applies all the same."""
+    permission = may_record(call=recording.call)
+    if not permission:
+        return refuse_at_ingest(recording, permission)
+    stored = _store_encrypted(_blob_name(recording), chunks)
+    with transaction.atomic():
+        _mark_stored(recording, stored, permission)
+    return recording
+
+
+def _blob_name(recording):
+    return f"{timezone.now():%Y/%m}/{recording.sid}-{secrets.token_hex(4)}.ccrec"
+
+
+def _mark_stored(recording, stored, permission):
+    for field, value in stored.items():
+        setattr(recording, field, value)
+    recording.status = Status.STORED
+    recording.stored_at = timezone.now()
+    recording.last_error = ""
+    recording.partial_blob_name = ""
+    recording.fetch_started_at = None
+    recording.retain_until = _keep_for_purposes(recording, permission)
+    recording.save()
 
 
 def _end_attempt(recording, name):
@@ -180,29 +200,37 @@ def _end_attempt(recording, name):
 
 def _download_and_store(recording, name):
     """Stream the media into storage encrypted; return the stored copy's fields, verified."""
-    data_key = crypto.new_data_key()
-    key_id, wrapped = crypto.wrap_key(data_key)
     try:
         response = twilio_api.open_recording_media(recording.sid)
     except twilio_api.TwilioError as error:
         raise FetchError(str(error.message), retryable=error.retryable) from error
-    storage = storages["recordings"]
     with response:
-        expected = _int(response.headers.get("Content-Length"))
-        source = _HashingStream(response.iter_content(DOWNLOAD_CHUNK))
-        encrypted = _HashingStream(crypto.encrypt_chunks(source, data_key))
-        try:
-            saved = storage.save(name, File(_ReadableStream(encrypted), name=name))
-        except Exception as error:  # network cut mid-stream, storage full, …
-            _delete_quietly(storage, name)
-            raise FetchError(f"download interrupted: {error}", retryable=True) from error
+        return _store_encrypted(
+            name,
+            response.iter_content(DOWNLOAD_CHUNK),
+            expected_size=_int(response.headers.get("Content-Length")),
+        )
+
+
+def _store_encrypted(name, chunks, *, expected_size=None):
+    """Encrypt ``chunks`` under a new key into storage as ``name``; verify; return the fields."""
+    data_key = crypto.new_data_key()
+    key_id, wrapped = crypto.wrap_key(data_key)
+    storage = storages["recordings"]
+    source = _HashingStream(chunks)
+    encrypted = _HashingStream(crypto.encrypt_chunks(source, data_key))
+    try:
+        saved = storage.save(name, File(_ReadableStream(encrypted), name=name))
+    except Exception as error:  # network cut mid-stream, storage full, …
+        _delete_quietly(storage, name)
+        raise FetchError(f"download interrupted: {error}", retryable=True) from error
     if saved != name:  # the storage chose another name: never expected, but never lost
         _delete_quietly(storage, saved)
         raise FetchError(f"storage stored {name} as {saved}", retryable=True)
-    if expected is not None and source.size != expected:
+    if expected_size is not None and source.size != expected_size:
         _delete_quietly(storage, name)
         raise FetchError(
-            f"received {source.size} bytes of {expected}: the download was cut short",
+            f"received {source.size} bytes of {expected_size}: the download was cut short",
             retryable=True,
         )
     if source.size == 0:

@@ -11,6 +11,7 @@ from consent.services import has_standing_consent, may_record
 from contactcenter.models import Call, Customer, Operator
 from contactcenter.phones import CallerIdStatus
 from privacy.models import Notice
+from recordings.models import Recording
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +28,9 @@ def snapshot():
         "calls": [model_to_dict(c) for c in Call.objects.order_by("pk")],
         "notices": [model_to_dict(n) for n in Notice.objects.order_by("pk")],
         "consent": list(ConsentRecord.objects.order_by("pk").values()),
+        "recordings": list(
+            Recording.objects.order_by("pk").values("sid", "status", "blob_name", "key_id")
+        ),
     }
 
 
@@ -110,3 +114,35 @@ def test_demo_operators_have_standing_consent(client):
     for operator in Operator.objects.all():
         assert has_standing_consent(operator)
     assert ConsentRecord.objects.filter(operator__isnull=False).count() == 3
+
+
+def test_it_stores_a_few_encrypted_two_channel_recordings(settings):
+    import io
+    import wave
+    from pathlib import Path
+
+    from django.core.files.storage import storages
+
+    from recordings import crypto
+
+    call_command("seed_demo")
+    call_command("seed_demo")
+
+    recordings = list(Recording.objects.all())
+    assert len(recordings) == 5
+    for recording in recordings:
+        assert recording.status == Recording.Status.STORED
+        assert may_record(call=recording.call)
+        assert recording.purposes.exists()
+        assert recording.retain_until > recording.call.started_at
+        key = crypto.unwrap_key(recording.key_id, bytes(recording.wrapped_key))
+        with storages["recordings"].open(recording.blob_name, "rb") as blob:
+            assert blob.read(5) == b"CCREC"
+            audio = b"".join(crypto.decrypt_all(blob, key))
+        with wave.open(io.BytesIO(audio)) as wav:
+            assert wav.getnchannels() == 2
+            assert wav.getnframes() / wav.getframerate() == 4
+    root = Path(settings.STORAGES["recordings"]["OPTIONS"]["location"])
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert len(files) == 5
+    assert not any(b"RIFF" in p.read_bytes() for p in files)

@@ -1,5 +1,6 @@
 """Fill the database with a believable demo: staff in each role, the published notice and
-its purposes, customers, calls and the consent given on them.
+its purposes, customers, calls and the consent given on them, and a few recordings with
+generated audio, encrypted and stored like real ones.
 
 Idempotent: every row has a natural key (username, phone number, CallSid), so running the
 command again finds what is there and changes nothing. Passwords are set only when an
@@ -18,12 +19,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent.models import ConsentRecord
-from consent.services import acknowledge_recording, record_consent
+from consent.services import acknowledge_recording, may_record, record_consent
 from contactcenter.models import Call, Customer, Operator
 from contactcenter.phones import CallerIdStatus
 from contactcenter.roles import COMPLIANCE, OPERATOR, SUPERVISOR
 from privacy.models import Notice, NoticePurpose, Purpose
 from privacy.services import publish_notice
+from recordings.models import Recording
+from recordings.services import store_audio
+from twilio_emulator.server import synthetic_wav
 
 STAFF = [
     # username, password, role, last name, first name
@@ -52,6 +56,8 @@ CENTER_NUMBER = "+815012345678"
 DEMO_CALLS = 16
 WITHHELD_CALL = 7  # this demo call comes from a caller who withheld their number
 REFUSED_CALL = 4  # on this call the caller pressed 2: not recorded
+DEMO_RECORDINGS = 5  # the newest answered, consented calls get a stored recording
+DEMO_RECORDING_SECONDS = 4
 
 PURPOSES = [
     {
@@ -125,7 +131,8 @@ class Command(BaseCommand):
             operators = self.seed_operators(users)
             customers = self.seed_customers()
             created_calls = self.seed_calls(operators, customers, notice)
-        self.print_summary(created_calls)
+            created_recordings = self.seed_recordings()
+        self.print_summary(created_calls, created_recordings)
 
     def seed_notice(self, supervisor):
         purposes = [
@@ -253,12 +260,41 @@ class Command(BaseCommand):
             at=call.started_at + timedelta(seconds=9),
         )
 
-    def print_summary(self, created_calls):
+    def seed_recordings(self):
+        """Recordings of the newest consented calls, with generated two-channel audio (a tone
+        on each side), encrypted and stored exactly like fetched ones."""
+        recorded = 0
+        calls = Call.objects.filter(
+            sid__in=[demo_call_sid(index) for index in range(DEMO_CALLS)],
+            status=Call.Status.COMPLETED,
+        ).order_by("-started_at")
+        for call in calls:
+            if recorded >= DEMO_RECORDINGS or not may_record(call=call):
+                continue
+            recorded += 1
+            sid = "RE" + call.sid[2:]
+            if Recording.objects.filter(sid=sid).exists():
+                continue
+            recording = Recording.objects.create(
+                sid=sid,
+                call=call,
+                status=Recording.Status.COMPLETED,
+                duration=DEMO_RECORDING_SECONDS,
+                channels=2,
+                source="DialVerb",
+                started_at=call.answered_at,
+                # There is no copy at Twilio to delete.
+                twilio_deleted_at=call.ended_at,
+            )
+            store_audio(recording, [synthetic_wav(DEMO_RECORDING_SECONDS)])
+        return Recording.objects.filter(sid__in=["RE" + c.sid[2:] for c in calls]).count()
+
+    def print_summary(self, created_calls, recordings=0):
         self.stdout.write(self.style.SUCCESS("Demo data is ready. Sign in at /admin/ with:"))
         for username, password, role, _last, _first in STAFF:
             self.stdout.write(f"  {username:<12} {password:<22} {role}")
         self.stdout.write(
             "  (passwords are set when an account is created; changed ones are kept)\n"
             f"  customers: {Customer.objects.count()}, calls: {Call.objects.count()}"
-            f" ({created_calls} new)"
+            f" ({created_calls} new), stored recordings: {recordings}"
         )
