@@ -1,4 +1,6 @@
-from django.http import HttpResponse
+import os
+
+from django.http import FileResponse, HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
@@ -16,4 +18,13 @@ def constant_twiml(request):
     return HttpResponse(CONSTANT_TWIML, content_type="text/xml; charset=utf-8")
 
 
-urlpatterns = [path("bench/constant-twiml", constant_twiml), *project_urlpatterns]
+def plain_audio(request):
+    """The playback baseline: Django's FileResponse of the same audio, unencrypted."""
+    return FileResponse(open(os.environ["BENCH_PLAIN_AUDIO"], "rb"), content_type="audio/wav")
+
+
+urlpatterns = [
+    path("bench/constant-twiml", constant_twiml),
+    path("bench/plain-audio", plain_audio),
+    *project_urlpatterns,
+]

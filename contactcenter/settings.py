@@ -198,6 +198,8 @@ INSTALLED_APPS = [
     "consent",
     "privacy",
     "recordings",
+    "audit",
+    "training",
 ]
 
 MIDDLEWARE = [

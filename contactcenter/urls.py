@@ -12,6 +12,8 @@ urlpatterns = [
     path("operator/", include("consent.urls")),
     path("operator/", include("contactcenter.operator_urls")),
     path("api/", include("contactcenter.api_urls")),
+    path("recordings/", include("recordings.urls")),
+    path("operator/training/", include("training.urls")),
     path("twilio/voice/incoming", webhooks.incoming, name="twilio-voice-incoming"),
     path("twilio/voice/consent", webhooks.consent, name="twilio-voice-consent"),
     path("twilio/voice/status", webhooks.call_status, name="twilio-voice-status"),

@@ -11,6 +11,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit import services as audit
+from audit.models import AccessEvent
+
 from .models import Notice, NoticePurpose
 
 # How long a process may keep using its list of published notices before reading it again.
@@ -193,10 +196,11 @@ def publish_notice(*, notice, by, effective_from=None):
                 retention_days=announced.purpose.retention_days,
                 allows_training_review=announced.purpose.allows_training_review,
             )
+        version = (latest.version + 1) if latest else 1
         try:
             claimed = Notice.objects.filter(pk=notice.pk, status=Notice.Status.DRAFT).update(
                 status=Notice.Status.PUBLISHED,
-                version=(latest.version + 1) if latest else 1,
+                version=version,
                 effective_from=effective_from,
                 published_at=now,
                 published_by=by,
@@ -205,6 +209,7 @@ def publish_notice(*, notice, by, effective_from=None):
             claimed = 0
         if claimed != 1:
             raise ValidationError(_("This notice was published or changed by someone else."))
+        audit.record(AccessEvent.Action.NOTICE_PUBLISHED, actor=by, detail={"version": version})
     transaction.on_commit(forget_published_notices)
     notice.refresh_from_db()
     return notice

@@ -89,12 +89,24 @@ class RecordingAdmin(admin.ModelAdmin):
         "twilio_deleted_at",
         "created_at",
     ]
-    list_filter = ["status", "purposes__purpose", OnHoldFilter, DueForPurgeFilter]
+    list_filter = [
+        "status",
+        "purposes__purpose",
+        OnHoldFilter,
+        DueForPurgeFilter,
+        ("training_material_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["sid", "call__sid", "call__from_number"]
     list_select_related = ["call"]
     show_full_result_count = False
     inlines = [RecordingPurposeInline, LegalHoldInline]
-    actions = ["retry_fetch", "place_hold", "release_holds"]
+    actions = [
+        "retry_fetch",
+        "place_hold",
+        "release_holds",
+        "mark_training_material",
+        "unmark_training_material",
+    ]
     fieldsets = [
         (
             None,
@@ -142,6 +154,7 @@ class RecordingAdmin(admin.ModelAdmin):
             _("Retention"),
             {"fields": ["retain_until", "consent_withdrawn_at", "tombstone_summary"]},
         ),
+        (_("Training"), {"fields": ["training_material_at", "training_material_by"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):
@@ -179,6 +192,49 @@ class RecordingAdmin(admin.ModelAdmin):
             messages.SUCCESS if queued else messages.WARNING,
         )
 
+    @admin.action(description=_("Mark as training material"))
+    def mark_training_material(self, request, queryset):
+        if not request.user.has_perm("recordings.play_recording"):
+            raise PermissionDenied
+        marked = 0
+        for recording in queryset:
+            try:
+                marked += services.mark_training_material(
+                    recording, by=request.user, request=request
+                )
+            except services.NotOpenForTraining as error:
+                self.message_user(request, str(error), messages.WARNING)
+        if marked:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d recording is now open to every operator for training review.",
+                    "%(count)d recordings are now open to every operator for training review.",
+                    marked,
+                )
+                % {"count": marked},
+                messages.SUCCESS,
+            )
+
+    @admin.action(description=_("Remove from training material"))
+    def unmark_training_material(self, request, queryset):
+        if not request.user.has_perm("recordings.play_recording"):
+            raise PermissionDenied
+        removed = sum(
+            services.unmark_training_material(recording, by=request.user, request=request)
+            for recording in queryset
+        )
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d recording is no longer training material.",
+                "%(count)d recordings are no longer training material.",
+                removed,
+            )
+            % {"count": removed},
+            messages.SUCCESS,
+        )
+
     @admin.action(description=_("Place a legal hold…"))
     def place_hold(self, request, queryset):
         return self._with_reason(
@@ -191,7 +247,7 @@ class RecordingAdmin(admin.ModelAdmin):
                 "closed, until the hold is released."
             ),
             apply=lambda recording, reason: services.place_hold(
-                recording, reason=reason, by=request.user
+                recording, reason=reason, by=request.user, request=request
             ),
             done=lambda count: ngettext(
                 "Placed a hold on %(count)d recording.",
@@ -204,7 +260,7 @@ class RecordingAdmin(admin.ModelAdmin):
     def release_holds(self, request, queryset):
         def release(recording, reason):
             for hold in LegalHold.objects.active().filter(recording=recording):
-                services.release_hold(hold, reason=reason, by=request.user)
+                services.release_hold(hold, reason=reason, by=request.user, request=request)
 
         return self._with_reason(
             request,

@@ -87,6 +87,19 @@ class Recording(models.Model):
         blank=True,
         help_text=_("When the last purpose window closes; the recording is purged after it."),
     )
+    # A supervisor may offer a recording to every operator for training review (only while
+    # its training window is open).
+    training_material_at = models.DateTimeField(
+        _("marked as training material at"), null=True, blank=True
+    )
+    training_material_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("marked as training material by"),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -97,6 +110,10 @@ class Recording(models.Model):
         verbose_name_plural = _("recordings")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "retain_until"], name="recording_purge_idx")]
+        permissions = [
+            ("play_recording", _("Can play recordings for an open purpose")),
+            ("review_for_training", _("Can review recordings open for training")),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(status="stored") | (Q(wrapped_key__isnull=False) & ~Q(blob_name="")),

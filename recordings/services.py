@@ -20,6 +20,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
+from audit import services as audit
+from audit.models import AccessEvent
 from consent.services import may_record
 from contactcenter import twilio_api
 from contactcenter.models import Call
@@ -41,6 +43,7 @@ STALLED_AFTER = timedelta(hours=1)
 WITHDRAWN_REASONS = {"withdrawn", "opted_out"}
 
 Status = Recording.Status
+Action = AccessEvent.Action
 # Twilio's RecordingStatus → ours, and the states a callback may move a recording from.
 TWILIO_STATUSES = {
     "in-progress": Status.IN_PROGRESS,
@@ -377,19 +380,77 @@ def delete_twilio_copy(recording):
 # --- holds and purge -----------------------------------------------------------------------
 
 
-def place_hold(recording, *, reason, by):
+class NotOpenForTraining(Exception):
+    """The recording has no open training window, so it cannot be offered for training."""
+
+
+def mark_training_material(recording, *, by, request=None):
+    """Offer ``recording`` to every operator for training review (while its window is open)."""
+    has_open_training = recording.purposes.filter(
+        allows_training_review=True, usable_until__gt=timezone.now()
+    ).exists()
+    if recording.status != Status.STORED or not has_open_training:
+        raise NotOpenForTraining(
+            _("%(sid)s has no open training period: it cannot be used for training.")
+            % {"sid": recording.sid}
+        )
+    if recording.training_material_at:
+        return False
+    with transaction.atomic():
+        Recording.objects.filter(pk=recording.pk).update(
+            training_material_at=timezone.now(), training_material_by=by
+        )
+        audit.record(Action.TRAINING_MARKED, actor=by, recording=recording, request=request)
+    return True
+
+
+def unmark_training_material(recording, *, by, request=None):
+    with transaction.atomic():
+        changed = Recording.objects.filter(
+            pk=recording.pk, training_material_at__isnull=False
+        ).update(training_material_at=None, training_material_by=None)
+        if changed:
+            audit.record(
+                Action.TRAINING_MARKED,
+                actor=by,
+                recording=recording,
+                detail={"marked": False},
+                request=request,
+            )
+    return bool(changed)
+
+
+def place_hold(recording, *, reason, by, request=None):
     if not reason.strip():
         raise ValueError(_("Give the reason for the hold."))
-    return LegalHold.objects.create(recording=recording, reason=reason.strip(), placed_by=by)
+    with transaction.atomic():
+        hold = LegalHold.objects.create(recording=recording, reason=reason.strip(), placed_by=by)
+        audit.record(
+            Action.HOLD_PLACED,
+            actor=by,
+            recording=recording,
+            detail={"hold": hold.pk, "reason": hold.reason},
+            request=request,
+        )
+    return hold
 
 
-def release_hold(hold, *, reason, by):
+def release_hold(hold, *, reason, by, request=None):
     """Release a hold; a recording past retention with no other hold is purged at once."""
     if not reason.strip():
         raise ValueError(_("Give the reason for the release."))
-    LegalHold.objects.filter(pk=hold.pk, released_at__isnull=True).update(
-        released_at=timezone.now(), released_by=by, release_reason=reason.strip()
-    )
+    with transaction.atomic():
+        released = LegalHold.objects.filter(pk=hold.pk, released_at__isnull=True).update(
+            released_at=timezone.now(), released_by=by, release_reason=reason.strip()
+        )
+        if released:
+            audit.record(
+                Action.HOLD_RELEASED,
+                actor=by,
+                recording=hold.recording,
+                detail={"hold": hold.pk, "reason": reason.strip()},
+                request=request,
+            )
     return purge_due(recording_ids=[hold.recording_id], by=by)
 
 
@@ -413,7 +474,9 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by
             batch = list(
                 due.select_for_update(skip_locked=True)
                 .order_by("pk")
-                .values("pk", "blob_name", "plaintext_sha256", "consent_withdrawn_at")[:batch_size]
+                .values("pk", "sid", "blob_name", "plaintext_sha256", "consent_withdrawn_at")[
+                    :batch_size
+                ]
             )
             if not batch:
                 break
@@ -439,6 +502,22 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by
                     plaintext_sha256=row["plaintext_sha256"],
                 )
                 for row in batch
+            )
+            audit.record_many(
+                [
+                    {
+                        "action": Action.PURGE,
+                        "actor": by,
+                        "actor_label": "" if by else "purge",
+                        "recording": Recording(pk=row["pk"], sid=row["sid"]),
+                        "detail": {
+                            "reason": "consent_withdrawn"
+                            if row["consent_withdrawn_at"]
+                            else "retention"
+                        },
+                    }
+                    for row in batch
+                ]
             )
         _delete_files(batch)
         purged += len(batch)

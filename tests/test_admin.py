@@ -6,6 +6,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from contactcenter.models import Call, Customer, Operator
+from training.models import ScorecardCriterion
 
 from .factories import (
     CallFactory,
@@ -54,6 +55,33 @@ def sample_outbox_message():
     return OutboxMessage.objects.create(task="recordings.tasks.fetch_recording", kwargs={})
 
 
+def sample_access_event():
+    from audit.models import AccessEvent
+    from audit.services import record
+
+    return record(
+        AccessEvent.Action.PLAYBACK,
+        actor=UserFactory(username="listener"),
+        recording=sample_recording(),
+        purpose="quality",
+        detail={"channel": "both"},
+    )
+
+
+def sample_training_review():
+    from training.models import Feedback, Score, TrainingReview
+
+    recording = sample_recording()
+    review = TrainingReview.objects.create(
+        recording=recording, operator=recording.call.operator, notes="メモ", self_rating=3
+    )
+    feedback = Feedback.objects.create(
+        review=review, supervisor=UserFactory(username="coach"), comment="良い"
+    )
+    Score.objects.create(feedback=feedback, criterion=ScorecardCriterion.objects.first(), score=4)
+    return review
+
+
 pytestmark = pytest.mark.django_db
 
 # One sample row per registered model, so that every changelist and change form is opened.
@@ -70,6 +98,9 @@ SAMPLES = {
     "recordings.recording": sample_recording,
     "recordings.tombstone": sample_tombstone,
     "recordings.outboxmessage": sample_outbox_message,
+    "audit.accessevent": sample_access_event,
+    "training.scorecardcriterion": lambda: ScorecardCriterion.objects.first(),
+    "training.trainingreview": sample_training_review,
 }
 
 SUPERVISOR_MODELS = [
@@ -83,6 +114,9 @@ SUPERVISOR_MODELS = [
     "recordings.recording",
     "recordings.tombstone",
     "recordings.outboxmessage",
+    "audit.accessevent",
+    "training.scorecardcriterion",
+    "training.trainingreview",
 ]
 
 

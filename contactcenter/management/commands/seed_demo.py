@@ -26,7 +26,7 @@ from contactcenter.roles import COMPLIANCE, OPERATOR, SUPERVISOR
 from privacy.models import Notice, NoticePurpose, Purpose
 from privacy.services import publish_notice
 from recordings.models import Recording
-from recordings.services import store_audio
+from recordings.services import mark_training_material, store_audio
 from twilio_emulator.server import synthetic_wav
 
 STAFF = [
@@ -287,6 +287,17 @@ class Command(BaseCommand):
                 twilio_deleted_at=call.ended_at,
             )
             store_audio(recording, [synthetic_wav(DEMO_RECORDING_SECONDS)])
+        # One is offered to every operator as training material.
+        first = (
+            Recording.objects.filter(
+                sid__in=["RE" + c.sid[2:] for c in calls], status=Recording.Status.STORED
+            )
+            .order_by("pk")
+            .first()
+        )
+        if first and not first.training_material_at:
+            supervisor = get_user_model().objects.get(username="supervisor")
+            mark_training_material(first, by=supervisor)
         return Recording.objects.filter(sid__in=["RE" + c.sid[2:] for c in calls]).count()
 
     def print_summary(self, created_calls, recordings=0):

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from audit import services as audit
+from audit.models import AccessEvent
 from recordings import crypto
 from recordings.models import Recording
 
@@ -42,6 +44,11 @@ class Command(BaseCommand):
                     )
                 last_pk = batch[-1].pk
                 rewrapped += len(batch)
+        audit.record(
+            AccessEvent.Action.KEY_ROTATION,
+            actor_label="key rotation",
+            detail={"key_id": newest, "rewrapped": rewrapped},
+        )
         self.stdout.write(
             self.style.SUCCESS(f"{rewrapped} recording key(s) re-wrapped under {newest}.")
         )

@@ -1,0 +1,140 @@
+"""Who may listen to which recording, and for which purpose (purpose-bound access).
+
+Every use of a recording's audio names a purpose. It is allowed only while that purpose's
+window is open on the recording (the days its notice announced, counted from the call), and
+only to people whose role allows that use:
+
+* supervisors (``recordings.play_recording``): any stored recording, for any open purpose;
+* operators (``recordings.review_for_training``): a purpose that allows training review,
+  on their own calls and on recordings a supervisor marked as training material.
+
+Everything else is refused with a reason a person can act on; callers of ``check_access``
+write the answer to the audit trail whichever it is.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+from django.utils import formats, timezone
+from django.utils.translation import gettext_lazy as _
+
+from .models import Recording, RecordingPurpose
+
+PLAY = "recordings.play_recording"
+REVIEW = "recordings.review_for_training"
+
+
+@dataclass(frozen=True)
+class Access:
+    allowed: bool
+    reason: str
+    window: RecordingPurpose | None = None
+    details: dict = field(default_factory=dict)
+
+    REASONS = {
+        "allowed": _("Allowed."),
+        "not_stored": _("This recording cannot be played: it has been purged or was never stored."),
+        "no_permission": _("Your role does not allow listening to recordings."),
+        "no_purpose": _("Choose the purpose for which you are listening."),
+        "not_announced": _(
+            "This recording may not be used for that purpose: it was not among the purposes "
+            "announced to the caller."
+        ),
+        "window_closed": _(
+            "The period during which this recording may be used for that purpose ended on "
+            "%(until)s."
+        ),
+        "not_training": _(
+            "Operators may only review recordings for training, and only while the training "
+            "period is open."
+        ),
+        "not_yours": _(
+            "Operators may review only their own calls and recordings a supervisor has marked "
+            "as training material."
+        ),
+    }
+
+    def __bool__(self):
+        return self.allowed
+
+    @property
+    def message(self):
+        text = self.REASONS[self.reason]
+        return text % self.details if self.details else text
+
+
+def _refuse(reason, **details):
+    return Access(allowed=False, reason=reason, details=details)
+
+
+def open_windows(recording, *, at=None):
+    """The recording's purposes whose window is open at ``at`` (default now)."""
+    if recording.status != Recording.Status.STORED:
+        return RecordingPurpose.objects.none()
+    return (
+        RecordingPurpose.objects.filter(recording=recording, usable_until__gt=at or timezone.now())
+        .select_related("purpose")
+        .order_by("purpose__code")
+    )
+
+
+def windows_for(user, recording, *, at=None):
+    """The open purposes ``user`` may choose from to play ``recording``."""
+    windows = open_windows(recording, at=at)
+    if user.has_perm(PLAY):
+        return list(windows)
+    if user.has_perm(REVIEW) and _operator_may_see(user, recording):
+        return [window for window in windows if window.allows_training_review]
+    return []
+
+
+def check_access(user, recording, purpose_code, *, at=None):
+    """May ``user`` listen to ``recording`` for the purpose ``purpose_code`` now?"""
+    at = at or timezone.now()
+    if not (user.is_authenticated and (user.has_perm(PLAY) or user.has_perm(REVIEW))):
+        return _refuse("no_permission")
+    if recording.status != Recording.Status.STORED:
+        return _refuse("not_stored")
+    if not purpose_code:
+        return _refuse("no_purpose")
+    window = (
+        RecordingPurpose.objects.filter(recording=recording, purpose__code=purpose_code)
+        .select_related("purpose")
+        .first()
+    )
+    if window is None:
+        return _refuse("not_announced")
+    if window.usable_until <= at:
+        until = formats.date_format(timezone.localtime(window.usable_until), "DATE_FORMAT")
+        return _refuse("window_closed", until=until)
+    if user.has_perm(PLAY):
+        return Access(allowed=True, reason="allowed", window=window)
+    if not window.allows_training_review:
+        return _refuse("not_training")
+    if not _operator_may_see(user, recording):
+        return _refuse("not_yours")
+    return Access(allowed=True, reason="allowed", window=window)
+
+
+def _operator_may_see(user, recording):
+    return recording.training_material_at is not None or (
+        recording.call.operator_id is not None and recording.call.operator.user_id == user.pk
+    )
+
+
+def training_recordings(user, *, at=None):
+    """Recordings ``user`` may review for training now: stored, with an open training window,
+    and their own call or marked as training material (supervisors: every such recording)."""
+    at = at or timezone.now()
+    recordings = Recording.objects.filter(
+        status=Recording.Status.STORED,
+        purposes__allows_training_review=True,
+        purposes__usable_until__gt=at,
+    )
+    if not user.has_perm(PLAY):
+        if not user.has_perm(REVIEW):
+            return Recording.objects.none()
+        recordings = recordings.filter(
+            Q(training_material_at__isnull=False) | Q(call__operator__user=user)
+        )
+    return recordings.distinct()

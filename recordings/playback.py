@@ -1,0 +1,169 @@
+"""Decrypted audio, streamed with HTTP Range support, never written to disk.
+
+A recording is served as the WAV Twilio made (both channels), or one side of it as a mono
+WAV built on the fly: with ``record-from-answer-dual`` the first channel is the caller (the
+customer) and the second the operator. Every byte range of either maps onto the encrypted
+segments it needs, so seeking in an hour of audio reads a few 64 KiB segments.
+"""
+
+import re
+import struct
+from dataclasses import dataclass
+
+from django.core.files.storage import storages
+
+from . import crypto
+
+READ_CHUNK = 256 * 1024
+WAV_HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")
+BOTH, CUSTOMER, OPERATOR = "both", "customer", "operator"
+CHANNELS = {BOTH: None, CUSTOMER: 0, OPERATOR: 1}
+RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+class RangeNotSatisfiable(Exception):
+    """The Range header asks for bytes the audio does not have, or cannot be read."""
+
+
+class ChannelNotAvailable(Exception):
+    """One side was asked for, but the recording is not two-channel 16-bit PCM."""
+
+
+def parse_range(header, size):
+    """The ``(start, end)`` (end exclusive) a Range header asks for, or ``None`` for all.
+
+    Single ranges only: ``bytes=a-b``, ``bytes=a-`` and suffix ranges ``bytes=-n``. Other
+    units, and several ranges at once, are ignored (the whole audio is sent), as HTTP allows.
+    """
+    if not header or not header.strip().lower().startswith("bytes="):
+        return None
+    spec = header.strip()
+    if "," in spec:
+        return None
+    match = RANGE.fullmatch(spec.replace(" ", "").lower())
+    if not match or match.groups() == ("", ""):
+        raise RangeNotSatisfiable(header)
+    first, last = match.groups()
+    if first == "":  # the last n bytes
+        length = int(last)
+        if length == 0 or size == 0:
+            raise RangeNotSatisfiable(header)
+        return max(size - length, 0), size
+    start = int(first)
+    end = size if last == "" else min(int(last) + 1, size)
+    if start >= size or (last != "" and int(last) < start):
+        raise RangeNotSatisfiable(header)
+    return start, end
+
+
+@dataclass
+class WavLayout:
+    channels: int
+    sample_rate: int
+    bits: int
+    data_offset: int
+    data_size: int
+
+
+def wav_layout(head):
+    """Where the samples are in a WAV file, from its first bytes (RIFF chunks walked)."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    offset, fmt = 12, None
+    while offset + 8 <= len(head):
+        chunk_id, chunk_size = struct.unpack_from("<4sI", head, offset)
+        body = offset + 8
+        if chunk_id == b"fmt " and body + 16 <= len(head):
+            audio_format, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", head, body)
+            fmt = (audio_format, channels, rate, bits)
+        elif chunk_id == b"data":
+            if fmt is None or fmt[0] != 1:
+                return None
+            return WavLayout(fmt[1], fmt[2], fmt[3], body, chunk_size)
+        offset = body + chunk_size + (chunk_size & 1)
+    return None
+
+
+class AudioSource:
+    """The audio of one stored recording, as one of its views (both sides, or one)."""
+
+    content_type = "audio/wav"
+
+    def __init__(self, recording, channel=BOTH):
+        self.recording = recording
+        self.channel = channel
+        self.key = crypto.unwrap_key(recording.key_id, bytes(recording.wrapped_key))
+        self.blob = storages["recordings"].open(recording.blob_name, "rb")
+        try:
+            self.plaintext_size = crypto.blob_plaintext_size(self.blob)
+            self.side = CHANNELS[channel]
+            if self.side is None:
+                self.size = self.plaintext_size
+            else:
+                self._prepare_side()
+        except Exception:
+            self.close()
+            raise
+
+    def _prepare_side(self):
+        head = b"".join(
+            crypto.decrypt_range(self.blob, self.key, 0, min(4096, self.plaintext_size))
+        )
+        layout = wav_layout(head)
+        if layout is None or layout.channels != 2 or layout.bits != 16:
+            raise ChannelNotAvailable(self.recording.sid)
+        data_size = min(layout.data_size, self.plaintext_size - layout.data_offset)
+        self.layout = layout
+        self.frames = data_size // 4
+        mono_size = self.frames * 2
+        self.header = WAV_HEADER.pack(
+            b"RIFF",
+            36 + mono_size,
+            b"WAVE",
+            b"fmt ",
+            16,
+            1,
+            1,
+            layout.sample_rate,
+            layout.sample_rate * 2,
+            2,
+            16,
+            b"data",
+            mono_size,
+        )
+        self.size = len(self.header) + mono_size
+
+    def read(self, start=0, end=None):
+        """Yield the bytes ``[start, end)`` of this view."""
+        end = self.size if end is None else end
+        if self.side is None:
+            yield from crypto.decrypt_range(self.blob, self.key, start, end)
+            return
+        header_size = len(self.header)
+        if start < header_size:
+            yield self.header[start : min(end, header_size)]
+            start = header_size
+        if start >= end:
+            return
+        # Output byte d of the samples is byte d % 2 of frame d // 2's sample on our side.
+        first, last = start - header_size, end - header_size
+        frame, last_frame = first // 2, -(-last // 2)
+        while frame < last_frame:
+            frames = min(READ_CHUNK // 4, last_frame - frame)
+            offset = self.layout.data_offset + frame * 4
+            stereo = b"".join(
+                crypto.decrypt_range(self.blob, self.key, offset, offset + frames * 4)
+            )
+            mono = bytearray(len(stereo) // 2)
+            mono[0::2] = stereo[self.side * 2 :: 4]
+            mono[1::2] = stereo[self.side * 2 + 1 :: 4]
+            skip = first - frame * 2 if frame * 2 < first else 0
+            keep = min(len(mono), last - frame * 2)
+            yield bytes(mono[skip:keep])
+            frame += frames
+
+    def _decrypt(self, start, end):
+        return b"".join(crypto.decrypt_range(self.blob, self.key, start, end))
+
+    def close(self):
+        self.blob.close()

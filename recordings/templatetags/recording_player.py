@@ -1,0 +1,19 @@
+from django import template
+
+from recordings.access import PLAY, windows_for
+from recordings.models import Recording
+
+register = template.Library()
+
+
+@register.inclusion_tag("recordings/player.html", takes_context=True)
+def recording_player(context, recording):
+    """An audio player for ``recording``: the purposes the user may choose, then the audio."""
+    user = context["request"].user
+    return {
+        "recording": recording,
+        "stored": recording.status == Recording.Status.STORED,
+        "windows": windows_for(user, recording),
+        "can_download": user.has_perm(PLAY),
+        "csrf_token": context.get("csrf_token"),
+    }

@@ -1,0 +1,171 @@
+"""Listening to recordings: a playback session is opened for a purpose, then its audio is
+streamed (HTTP Range) for as long as that purpose stays open. Both steps are audited."""
+
+import logging
+
+from audit.models import AccessEvent
+from audit.services import record
+from django.core import signing
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import crypto
+from .access import PLAY, check_access
+from .models import Recording
+from .playback import CHANNELS, AudioSource, ChannelNotAvailable, RangeNotSatisfiable, parse_range
+
+logger = logging.getLogger(__name__)
+
+TOKEN_SALT = "recordings.playback"  # noqa: S105 (a signing namespace, not a secret)
+# A playback link works this long (a long recording, paused and resumed); every request is
+# checked again against the recording's purposes, so a window that closes stops it at once.
+TOKEN_MAX_AGE = 4 * 60 * 60
+Action = AccessEvent.Action
+
+
+def _refused(request, recording, purpose, reason, message, *, status=403, **detail):
+    record(
+        Action.REFUSED,
+        recording=recording,
+        purpose=purpose,
+        detail={"reason": reason, **detail},
+        request=request,
+    )
+    return JsonResponse({"error": str(message), "reason": reason}, status=status)
+
+
+@require_POST
+@never_cache
+def start_playback(request, pk):
+    """Open a playback (or download) session for a purpose; answer the audio's URL."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": _("Log in to listen to recordings.")}, status=403)
+    recording = get_object_or_404(Recording.objects.select_related("call__operator"), pk=pk)
+    purpose = request.POST.get("purpose", "")
+    channel = request.POST.get("channel", "both")
+    download = request.POST.get("download") == "1"
+    if channel not in CHANNELS:
+        return JsonResponse(
+            {"error": _("Choose both sides, the customer's side or the operator's side.")},
+            status=400,
+        )
+    access = check_access(request.user, recording, purpose)
+    if not access:
+        return _refused(request, recording, purpose, access.reason, access.message, channel=channel)
+    if download and not request.user.has_perm(PLAY):
+        return _refused(
+            request,
+            recording,
+            purpose,
+            "download_not_allowed",
+            _("Your role allows listening for training, not downloading."),
+            channel=channel,
+        )
+    event = record(
+        Action.DOWNLOAD if download else Action.PLAYBACK,
+        recording=recording,
+        purpose=purpose,
+        detail={"channel": channel},
+        request=request,
+    )
+    token = signing.dumps(
+        {
+            "r": recording.pk,
+            "u": request.user.pk,
+            "p": purpose,
+            "c": channel,
+            "d": download,
+            "e": event.pk,
+        },
+        salt=TOKEN_SALT,
+    )
+    return JsonResponse(
+        {
+            "url": reverse("recordings:audio", args=[token]),
+            "purpose": str(access.window.purpose),
+            "event": event.seq,
+        }
+    )
+
+
+def _plain(message, status, **headers):
+    response = HttpResponse(str(message), status=status, content_type="text/plain; charset=utf-8")
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+@never_cache
+def audio(request, token):
+    """Stream a playback session's audio, whole or the byte range asked for."""
+    if not request.user.is_authenticated:
+        return _plain(_("Log in to listen to recordings."), 403)
+    try:
+        grant = signing.loads(token, salt=TOKEN_SALT, max_age=TOKEN_MAX_AGE)
+    except signing.BadSignature:
+        return _plain(
+            _("This playback link has expired or is not valid. Choose the purpose and play again."),
+            403,
+        )
+    if grant["u"] != request.user.pk:
+        return _plain(_("This playback link was opened by someone else."), 403)
+    recording = get_object_or_404(Recording.objects.select_related("call__operator"), pk=grant["r"])
+    access = check_access(request.user, recording, grant["p"])
+    if not access:
+        record(
+            Action.REFUSED,
+            recording=recording,
+            purpose=grant["p"],
+            detail={"reason": access.reason, "session": grant["e"]},
+            request=request,
+        )
+        return _plain(access.message, 403)
+    try:
+        source = AudioSource(recording, grant["c"])
+    except ChannelNotAvailable:
+        return _plain(_("Only a two-channel recording can be played one side at a time."), 400)
+    except (crypto.RecordingIntegrityError, crypto.UnknownMasterKey, OSError) as error:
+        logger.error("Recording %s cannot be read: %s", recording.sid, error)
+        return _plain(
+            _("The stored recording cannot be read (%(error)s). Tell an administrator.")
+            % {"error": error},
+            409,
+        )
+    try:
+        wanted = parse_range(request.headers.get("Range"), source.size)
+    except RangeNotSatisfiable:
+        source.close()
+        return _plain(
+            _("The requested range is outside the audio (%(size)d bytes).") % {"size": source.size},
+            416,
+            **{"Content-Range": f"bytes */{source.size}"},
+        )
+    start, end = wanted or (0, source.size)
+    body = [] if request.method == "HEAD" else _stream(source, start, end)
+    if request.method == "HEAD":
+        source.close()
+    response = StreamingHttpResponse(body, status=206 if wanted else 200)
+    response["Content-Type"] = source.content_type
+    response["Content-Length"] = str(end - start)
+    response["Accept-Ranges"] = "bytes"
+    if wanted:
+        response["Content-Range"] = f"bytes {start}-{end - 1}/{source.size}"
+    disposition = "attachment" if grant["d"] else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="{recording.sid}-{grant["c"]}.wav"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _stream(source, start, end):
+    try:
+        yield from source.read(start, end)
+    except crypto.RecordingIntegrityError as error:
+        # Headers are sent: the client sees a short body, and the log says why.
+        logger.error("Recording %s is damaged: %s", source.recording.sid, error)
+    finally:
+        source.close()

@@ -1,0 +1,144 @@
+"""Training review pages (研修用レビュー) for operators, with feedback from supervisors."""
+
+from audit.models import AccessEvent
+from audit.services import record
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+
+from recordings.access import REVIEW, training_recordings
+from recordings.models import Recording
+
+from .forms import FeedbackForm, ReviewForm
+from .models import Feedback, Score, ScorecardCriterion, TrainingReview
+
+LOGIN = "admin:login"
+PAGE_SIZE = 20
+FEEDBACK = "training.give_feedback"
+
+
+def _refuse(request, message, *, recording=None, reason):
+    record(
+        AccessEvent.Action.REFUSED,
+        recording=recording,
+        detail={"reason": reason, "page": "training"},
+        request=request,
+    )
+    return render(request, "training/refused.html", {"message": message}, status=403)
+
+
+@login_required(login_url=LOGIN)
+def review_list(request):
+    """The recordings the user may review for training now, newest call first."""
+    if not request.user.has_perm(REVIEW):
+        return _refuse(
+            request, _("Your role does not include training review."), reason="no_permission"
+        )
+    recordings = (
+        training_recordings(request.user)
+        .select_related("call__operator", "call__customer")
+        .order_by("-call__started_at", "-pk")
+    )
+    query = request.GET.get("q", "").strip()
+    if query:
+        recordings = recordings.filter(
+            Q(call__operator__display_name__icontains=query) | Q(sid__icontains=query)
+        )
+    page = Paginator(recordings, PAGE_SIZE).get_page(request.GET.get("page"))
+    operator = getattr(request.user, "operator", None)
+    reviewed = set(
+        TrainingReview.objects.filter(
+            operator=operator, recording__in=[r.pk for r in page]
+        ).values_list("recording_id", flat=True)
+        if operator
+        else ()
+    )
+    return render(
+        request,
+        "training/list.html",
+        {"page": page, "query": query, "reviewed": reviewed, "operator": operator},
+    )
+
+
+@login_required(login_url=LOGIN)
+def review_detail(request, pk):
+    recording = get_object_or_404(
+        Recording.objects.select_related("call__operator", "call__customer"), pk=pk
+    )
+    if not request.user.has_perm(REVIEW):
+        return _refuse(
+            request,
+            _("Your role does not include training review."),
+            recording=recording,
+            reason="no_permission",
+        )
+    if not training_recordings(request.user).filter(pk=pk).exists():
+        return _refuse(
+            request,
+            _(
+                "This recording is not open to you for training review: its training period "
+                "has ended, or it is neither your call nor marked as training material."
+            ),
+            recording=recording,
+            reason="not_open_for_training",
+        )
+    operator = getattr(request.user, "operator", None)
+    own = TrainingReview.objects.filter(recording=recording, operator=operator).first()
+    may_give_feedback = request.user.has_perm(FEEDBACK)
+    criteria = ScorecardCriterion.objects.filter(active=True)
+    review_form = ReviewForm(instance=own) if operator else None
+    feedback_forms = {}
+
+    if request.method == "POST" and "save_review" in request.POST and operator:
+        review_form = ReviewForm(
+            request.POST, instance=own or TrainingReview(recording=recording, operator=operator)
+        )
+        if review_form.is_valid():
+            review_form.save()
+            messages.success(request, _("Your review was saved."))
+            return redirect("training:review", pk=pk)
+    elif request.method == "POST" and "give_feedback" in request.POST and may_give_feedback:
+        review = get_object_or_404(
+            TrainingReview, pk=request.POST.get("review"), recording=recording
+        )
+        form = FeedbackForm(request.POST, criteria=criteria, prefix=f"r{review.pk}")
+        if form.is_valid():
+            with transaction.atomic():
+                feedback = Feedback.objects.create(
+                    review=review, supervisor=request.user, comment=form.cleaned_data["comment"]
+                )
+                Score.objects.bulk_create(
+                    Score(feedback=feedback, criterion=criterion, score=score)
+                    for criterion, score in form.scores()
+                )
+            messages.success(request, _("Your feedback was saved."))
+            return redirect("training:review", pk=pk)
+        feedback_forms[review.pk] = form
+    elif request.method == "POST":
+        messages.error(request, _("Nothing was saved: your role does not allow that change."))
+
+    reviews = TrainingReview.objects.filter(recording=recording).select_related("operator")
+    if not may_give_feedback:
+        reviews = reviews.filter(operator=operator) if operator else reviews.none()
+    reviews = list(reviews.prefetch_related("feedback__scores__criterion", "feedback__supervisor"))
+    if may_give_feedback:
+        for review in reviews:
+            review.feedback_form = feedback_forms.get(review.pk) or FeedbackForm(
+                criteria=criteria, prefix=f"r{review.pk}"
+            )
+    return render(
+        request,
+        "training/review.html",
+        {
+            "recording": recording,
+            "review_form": review_form,
+            "reviews": reviews,
+            "may_give_feedback": may_give_feedback,
+            "own_call": recording.call.operator_id
+            and recording.call.operator.user_id == request.user.pk,
+        },
+    )
