@@ -3,8 +3,6 @@ streamed (HTTP Range) for as long as that purpose stays open. Both steps are aud
 
 import logging
 
-from audit.models import AccessEvent
-from audit.services import record
 from django.core import signing
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -12,6 +10,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+
+from audit.models import AccessEvent
+from audit.services import record
 
 from . import crypto
 from .access import PLAY, check_access

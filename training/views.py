@@ -1,7 +1,5 @@
 """Training review pages (研修用レビュー) for operators, with feedback from supervisors."""
 
-from audit.models import AccessEvent
-from audit.services import record
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -10,6 +8,8 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
+from audit.models import AccessEvent
+from audit.services import record
 from recordings.access import REVIEW, training_recordings
 from recordings.models import Recording
 
