@@ -134,9 +134,17 @@ TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default=DEV_TWILIO_AUTH_TOKEN).
 TWILIO_API_BASE_URL = _url(
     "TWILIO_API_BASE_URL", "https://api.twilio.com", schemes=("http", "https")
 )
-TWILIO_CALLER_ID = env.str("TWILIO_CALLER_ID", default="").strip()
+# The development default is the local emulator's number, so that the portal's codes can be
+# sent; in production the center's own number must be set for SMS and outbound calls.
+TWILIO_CALLER_ID = env.str("TWILIO_CALLER_ID", default="+815012345678" if DEBUG else "").strip()
 if TWILIO_CALLER_ID and not re.fullmatch(r"\+[1-9]\d{6,14}", TWILIO_CALLER_ID):
     _fail("TWILIO_CALLER_ID", "expected the center's number in E.164, e.g. +815012345678")
+TWILIO_VERIFY_SERVICE_SID = env.str("TWILIO_VERIFY_SERVICE_SID", default="").strip()
+if TWILIO_VERIFY_SERVICE_SID and not re.fullmatch(r"VA[0-9a-fA-F]{32}", TWILIO_VERIFY_SERVICE_SID):
+    _fail("TWILIO_VERIFY_SERVICE_SID", "expected VA followed by 32 hexadecimal characters")
+TWILIO_VERIFY_BASE_URL = _url(
+    "TWILIO_VERIFY_BASE_URL", "https://verify.twilio.com", schemes=("http", "https")
+)
 
 # --- recordings ----------------------------------------------------------------------------
 
@@ -200,6 +208,7 @@ INSTALLED_APPS = [
     "recordings",
     "audit",
     "training",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -321,6 +330,17 @@ EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- cache (rate limits of the customer portal) ------------------------------------------
+
+# Shared by every process through Redis when it is configured; per process otherwise.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # --- Celery --------------------------------------------------------------------------------
 

@@ -123,3 +123,49 @@ def delete_recording(recording_sid):
         if error.status == 404:
             return
         raise
+
+
+def send_sms(*, to, body):
+    """Send a text message from the center's number; return its SID."""
+    message = _call_twilio(
+        f"SMS to {to}",
+        lambda: client().messages.create(to=to, from_=settings.TWILIO_CALLER_ID, body=body),
+    )
+    return message.sid
+
+
+def place_call(*, to, twiml):
+    """Call ``to`` from the center's number and play ``twiml``; return the call's SID."""
+    call = _call_twilio(
+        f"call to {to}",
+        lambda: client().calls.create(to=to, from_=settings.TWILIO_CALLER_ID, twiml=twiml),
+    )
+    return call.sid
+
+
+def _verify_service():
+    twilio = client()
+    twilio.verify.base_url = settings.TWILIO_VERIFY_BASE_URL
+    return twilio.verify.v2.services(settings.TWILIO_VERIFY_SERVICE_SID)
+
+
+def start_verification(*, to, channel):
+    """Have Twilio Verify send a code to ``to`` by ``sms`` or ``call``."""
+    _call_twilio(
+        f"verification of {to}",
+        lambda: _verify_service().verifications.create(to=to, channel=channel, locale="ja"),
+    )
+
+
+def check_verification(*, to, code):
+    """True when Twilio Verify approves ``code`` for ``to``."""
+    try:
+        check = _call_twilio(
+            f"verification check of {to}",
+            lambda: _verify_service().verification_checks.create(to=to, code=code),
+        )
+    except TwilioError as error:
+        if error.status == 404:  # expired, used up or never started
+            return False
+        raise
+    return check.status == "approved"

@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("privacy.urls")),
+    path("requests/", include("portal.urls")),
     path("operator/", include("consent.urls")),
     path("operator/", include("contactcenter.operator_urls")),
     path("api/", include("contactcenter.api_urls")),

@@ -1,5 +1,7 @@
 from django.urls import path
 
+from portal import views as portal_views
+
 from . import views
 
 app_name = "privacy"
@@ -9,5 +11,5 @@ urlpatterns = [
     path("privacy/notices/", views.notice_list, name="notice-list"),
     path("privacy/notices/<int:version>/", views.notice_detail, name="notice-detail"),
     path("privacy/notices/<int:version>.json", views.notice_json, name="notice-json"),
-    path("requests/", views.requests_page, name="requests"),
+    path("requests/", portal_views.start, name="requests"),
 ]

@@ -97,9 +97,3 @@ def notice_json(request, version):
         },
         json_dumps_params={"ensure_ascii": False, "indent": 2},
     )
-
-
-@require_GET
-def requests_page(request):
-    """How to ask to hear, obtain or delete a recording, or withdraw consent."""
-    return render(request, "privacy/requests.html", {"notice": Notice.objects.in_force()})

@@ -8,7 +8,7 @@ from django.utils import translation
 from .conftest import BASE_DIR
 
 PO = BASE_DIR / "locale" / "ja" / "LC_MESSAGES" / "django.po"
-OUR_APPS = ["contactcenter", "consent", "privacy", "recordings", "audit", "training"]
+OUR_APPS = ["contactcenter", "consent", "privacy", "recordings", "audit", "training", "portal"]
 
 
 def is_japanese(text):

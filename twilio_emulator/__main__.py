@@ -25,7 +25,9 @@ def main():
         host=args.host,
         port=args.port,
     ) as emulator:
+        emulator.state.announce = lambda text: print(text, flush=True)
         print(f"Twilio emulator listening on {emulator.url} (Ctrl-C to stop)", flush=True)
+        print("Text messages, calls placed and Verify codes are shown here.", flush=True)
         try:
             while True:
                 time.sleep(3600)

@@ -10,6 +10,9 @@ against it unchanged when ``TWILIO_API_BASE_URL`` points here:
 * ``GET    /2010-04-01/Accounts/{AC}/Recordings/{RE}.json``                  recording resource
 * ``GET    /2010-04-01/Accounts/{AC}/Recordings/{RE}.wav`` (and ``.mp3``)     media
 * ``DELETE /2010-04-01/Accounts/{AC}/Recordings/{RE}.json``                  delete
+* ``POST   /2010-04-01/Accounts/{AC}/Messages.json``                         send an SMS
+* ``POST   /2010-04-01/Accounts/{AC}/Calls.json``                            place a call
+* ``POST   /v2/Services/{VA}/Verifications`` and ``…/VerificationCheck``     Twilio Verify
 
 Faults can be asked for when a recording is completed (``POST
 /_emulator/recordings/{RE}/complete`` with ``seconds`` and optionally ``trickle_seconds``: serve
@@ -47,6 +50,22 @@ ROUTES = [
     ("GET", re.compile(API + r"/Recordings/(?P<rec>RE\w+)\.json$"), "get_recording"),
     ("GET", re.compile(API + r"/Recordings/(?P<rec>RE\w+)\.(?P<fmt>wav|mp3)$"), "get_media"),
     ("DELETE", re.compile(API + r"/Recordings/(?P<rec>RE\w+)\.json$"), "delete_recording"),
+    ("POST", re.compile(API + r"/Messages\.json$"), "send_message"),
+    ("POST", re.compile(API + r"/Calls\.json$"), "create_call"),
+]
+# Twilio Verify (verify.twilio.com/v2), served on the same port: point the client's
+# ``verify.base_url`` here too.
+VERIFY_ROUTES = [
+    (
+        "POST",
+        re.compile(r"/v2/Services/(?P<service>VA\w+)/Verifications$"),
+        "start_verification",
+    ),
+    (
+        "POST",
+        re.compile(r"/v2/Services/(?P<service>VA\w+)/VerificationCheck$"),
+        "check_verification",
+    ),
 ]
 RECORDING_TRANSITIONS = {
     "in-progress": {"paused", "stopped", "in-progress"},
@@ -107,7 +126,13 @@ class EmulatorState:
         self.calls = {}
         self.recordings = {}
         self.requests = []
+        self.messages = []
+        self.outbound_calls = []
+        self.verifications = {}
         self.lock = threading.RLock()
+        # Called with a line of text for what a person would see (an SMS, a call placed, a
+        # Verify code); ``python -m twilio_emulator`` prints it.
+        self.announce = lambda text: None
 
     # -- REST ---------------------------------------------------------------------------
 
@@ -211,6 +236,106 @@ class EmulatorState:
             self.stored_recording(rec)["deleted"] = True
             return 204, None
 
+    def send_message(self, *, form, **_):
+        to, body = form.get("To", ""), form.get("Body", "")
+        sender = form.get("From") or form.get("MessagingServiceSid", "")
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", to):
+            raise TwilioError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if not sender:
+            raise TwilioError(400, 21603, "A 'From' phone number is required.")
+        if not body:
+            raise TwilioError(400, 21602, "Message body is required.")
+        with self.lock:
+            message = {
+                "sid": new_sid("SM"),
+                "account_sid": self.account_sid,
+                "to": to,
+                "from": sender,
+                "body": body,
+                "status": "queued",
+                "num_segments": "1",
+                "direction": "outbound-api",
+                "date_created": format_datetime(datetime.now(UTC), usegmt=True),
+                "api_version": "2010-04-01",
+                "price": None,
+                "error_code": None,
+                "error_message": None,
+                "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages.json",
+            }
+            self.messages.append(message)
+        self.announce(f"SMS to {to}: {body}")
+        return 201, message
+
+    def create_call(self, *, form, **_):
+        to = form.get("To", "")
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", to):
+            raise TwilioError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if not (form.get("Url") or form.get("Twiml")):
+            raise TwilioError(400, 21205, "Either Url or Twiml is required.")
+        with self.lock:
+            call = {
+                "sid": new_sid("CA"),
+                "account_sid": self.account_sid,
+                "to": to,
+                "from": form.get("From", ""),
+                "status": "queued",
+                "direction": "outbound-api",
+                "url": form.get("Url"),
+                "twiml": form.get("Twiml"),
+                "api_version": "2010-04-01",
+                "date_created": format_datetime(datetime.now(UTC), usegmt=True),
+                "uri": f"/2010-04-01/Accounts/{self.account_sid}/Calls.json",
+            }
+            self.outbound_calls.append(call)
+        self.announce(f"Call to {to}: {call['url'] or call['twiml']}")
+        return 201, call
+
+    def verification_resource(self, service, verification):
+        return {
+            "sid": verification["sid"],
+            "service_sid": service,
+            "account_sid": self.account_sid,
+            "to": verification["to"],
+            "channel": verification["channel"],
+            "status": verification["status"],
+            "valid": verification["status"] == "approved",
+            "date_created": verification["created"],
+            "date_updated": verification["created"],
+            "url": f"https://verify.twilio.com/v2/Services/{service}/Verifications/"
+            + verification["sid"],
+        }
+
+    def start_verification(self, *, service, form, **_):
+        to, channel = form.get("To", ""), form.get("Channel", "")
+        if channel not in ("sms", "call"):
+            raise TwilioError(400, 60200, "Invalid parameter: Channel")
+        with self.lock:
+            verification = {
+                "sid": new_sid("VE"),
+                "to": to,
+                "channel": channel,
+                "status": "pending",
+                "code": f"{secrets.randbelow(10**6):06d}",
+                "attempts": 0,
+                "created": datetime.now(UTC).isoformat(),
+            }
+            self.verifications[(service, to)] = verification
+        self.announce(f"Verify code for {to} by {channel}: {verification['code']}")
+        return 201, self.verification_resource(service, verification)
+
+    def check_verification(self, *, service, form, **_):
+        to, code = form.get("To", ""), form.get("Code", "")
+        with self.lock:
+            verification = self.verifications.get((service, to))
+            if verification is None or verification["status"] != "pending":
+                raise TwilioError(404, 20404, "The requested resource was not found")
+            verification["attempts"] += 1
+            if secrets.compare_digest(code, verification["code"]):
+                verification["status"] = "approved"
+            elif verification["attempts"] >= 5:
+                verification["status"] = "max_attempts_reached"
+            return 200, self.verification_resource(service, verification)
+
     # -- control, used by the caller driver and tests --------------------------------------
 
     def control(self, method, path, body):
@@ -257,11 +382,19 @@ class EmulatorState:
                         for sid, r in self.recordings.items()
                     },
                     "requests": self.requests,
+                    "messages": self.messages,
+                    "outbound_calls": self.outbound_calls,
+                    "verifications": {
+                        f"{service} {to}": v for (service, to), v in self.verifications.items()
+                    },
                 }
             if method == "POST" and path == "/_emulator/reset":
                 self.calls.clear()
                 self.recordings.clear()
                 self.requests.clear()
+                self.messages.clear()
+                self.outbound_calls.clear()
+                self.verifications.clear()
                 return 200, {}
         raise TwilioError(404, 20404, f"Unknown emulator control {method} {path}")
 
@@ -299,10 +432,12 @@ class Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 self.state.requests.append({"method": method, "path": path, "form": form})
             self.authenticate()
-            for route_method, pattern, action in ROUTES:
+            for route_method, pattern, action in ROUTES + VERIFY_ROUTES:
                 match = pattern.match(path)
                 if match and route_method == method:
-                    if match.group("account") != self.state.account_sid:
+                    if match.groupdict().get("account", self.state.account_sid) != (
+                        self.state.account_sid
+                    ):
                         raise TwilioError(404, 20404, "Account not found")
                     status, payload = getattr(self.state, action)(form=form, **match.groupdict())
                     return self.reply(status, payload)
