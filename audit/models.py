@@ -40,6 +40,8 @@ class AccessEvent(models.Model):
         NOTICE_PUBLISHED = "notice_published", _("Notice published")
         TRAINING_MARKED = "training_marked", _("Marked as training material")
         TRAINING_REVIEW = "training_review", _("Training review")
+        REQUEST_RECEIVED = "request_received", _("Customer request received")
+        REQUEST_DECIDED = "request_decided", _("Customer request decided")
 
     seq = models.PositiveBigIntegerField(
         _("sequence number"),

@@ -117,6 +117,10 @@ if DATABASES["default"].get("ENGINE") not in {
     _fail("DATABASE_URL", "use postgres://… (production) or sqlite:///… (development)")
 DATABASES["default"]["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The development server, an in-process task and a worker may write at once: take the
+    # write lock when a transaction begins (a read lock upgraded later can deadlock and fail
+    # at once) and wait for it rather than fail.
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
     # The test database is a file, not memory, so a Celery worker a test starts shares it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -329,6 +333,11 @@ EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@localhost")
+
+# --- customer requests ---------------------------------------------------------------------
+
+# Days within which a customer's request must be answered (the queue shows it as overdue).
+PORTAL_REQUEST_DUE_DAYS = _int("PORTAL_REQUEST_DUE_DAYS", 7, minimum=1)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- cache (rate limits of the customer portal) ------------------------------------------

@@ -1,10 +1,11 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from contactcenter.phones import parse_phone_number
 
-from .models import PhoneVerification
+from .models import CustomerRequest, PhoneVerification
 
 
 class NumberForm(forms.Form):
@@ -40,3 +41,52 @@ class CodeForm(forms.Form):
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9]{6}"}
         ),
     )
+
+
+class RequestForm(forms.Form):
+    calls = forms.MultipleChoiceField(
+        label=_("Which calls"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    kind = forms.ChoiceField(
+        label=_("What would you like?"),
+        choices=CustomerRequest.Kind.choices,
+        widget=forms.RadioSelect,
+    )
+    copy_format = forms.ChoiceField(
+        label=_("For a copy: in which form?"),
+        choices=CustomerRequest.CopyFormat.choices,
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    message = forms.CharField(
+        label=_("Anything we should know (optional)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    on_behalf = forms.BooleanField(
+        label=_("I am asking on someone else's behalf"),
+        required=False,
+        help_text=_("We will contact you to check your authority before we act."),
+    )
+    representative = forms.CharField(
+        label=_("Your name and relationship to the caller"), required=False, max_length=200
+    )
+
+    def __init__(self, *args, calls, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["calls"].choices = [
+            (str(call.pk), timezone.localtime(call.started_at).strftime("%Y-%m-%d %H:%M"))
+            for call in calls
+        ]
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        if kind and kind != CustomerRequest.Kind.WITHDRAW and not data.get("calls"):
+            self.add_error("calls", _("Choose the call or calls your request is about."))
+        if kind == CustomerRequest.Kind.COPY and not data.get("copy_format"):
+            self.add_error("copy_format", _("Choose the form of the copy."))
+        if data.get("on_behalf") and not data.get("representative", "").strip():
+            self.add_error("representative", _("Tell us who you are and how you are related."))
+        return data

@@ -8,4 +8,7 @@ urlpatterns = [
     path("verify/", views.verify, name="verify"),
     path("mine/", views.mine, name="mine"),
     path("leave/", views.leave, name="leave"),
+    path("sent/", views.sent, name="sent"),
+    path("listen/<str:token>/", views.listen, name="listen"),
+    path("listen/<str:token>/audio/", views.listen_audio, name="listen-audio"),
 ]

@@ -3,18 +3,22 @@
 import ipaddress
 from datetime import timedelta
 
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from contactcenter.models import Call
 from contactcenter.phones import format_phone_number
 from privacy.models import Notice
+from recordings.views import stream_recording
 
-from . import services
-from .forms import CodeForm, NumberForm
+from . import requests, services
+from .forms import CodeForm, NumberForm, RequestForm
+from .models import CustomerRequest
 
 PENDING = "portal_pending_number"
 PROVEN = "portal_proven"
@@ -110,21 +114,100 @@ def verify(request):
 
 
 @never_cache
+@require_http_methods(["GET", "POST"])
 def mine(request):
-    """The proven number's calls: date, time, length, whether recorded."""
+    """The proven number's calls (date, time, length, whether recorded), and the request."""
     number = proven_number(request)
     if number is None:
         return redirect("privacy:requests")
-    calls = (
+    calls = list(
         Call.objects.filter(customer__phone_number=number)
         .prefetch_related("recordings")
         .order_by("-started_at")[:100]
     )
+    form = RequestForm(request.POST or None, calls=calls)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            made = requests.submit(
+                phone_number=number,
+                kind=form.cleaned_data["kind"],
+                call_ids=[int(pk) for pk in form.cleaned_data["calls"]],
+                copy_format=form.cleaned_data["copy_format"],
+                message=form.cleaned_data["message"],
+                on_behalf=form.cleaned_data["on_behalf"],
+                representative=form.cleaned_data["representative"],
+                http_request=request,
+            )
+        except requests.RequestError as failure:
+            error = failure.message
+        else:
+            request.session["portal_last_request"] = made.reference
+            return redirect("portal:sent")
+    made_before = CustomerRequest.objects.filter(phone_number=number).order_by("-created_at")[:20]
     return render(
         request,
         "portal/mine.html",
-        {"calls": calls, "number": format_phone_number(number)},
+        {
+            "calls": calls,
+            "number": format_phone_number(number),
+            "form": form,
+            "error": error,
+            "made_before": made_before,
+        },
+        status=400 if request.method == "POST" else 200,
     )
+
+
+@never_cache
+def sent(request):
+    number = proven_number(request)
+    reference = request.session.get("portal_last_request")
+    made = CustomerRequest.objects.filter(phone_number=number, reference=reference).first()
+    if number is None or made is None:
+        return redirect("privacy:requests")
+    return render(request, "portal/sent.html", {"made": made})
+
+
+LISTENING = "portal_listening"
+LISTENING_LIFETIME = timedelta(hours=2)
+
+
+@never_cache
+def listen(request, token):
+    """A customer's listening page: each opening uses one of the link's plays."""
+    link, reason = requests.open_link(token)
+    if link is None or not requests.count_play(link, http_request=request):
+        return render(
+            request,
+            "portal/listen.html",
+            {"reason": reason or _("This link has been used as many times as it allows.")},
+            status=403,
+        )
+    allowed = request.session.get(LISTENING, {})
+    allowed[str(link.pk)] = (timezone.now() + LISTENING_LIFETIME).isoformat()
+    request.session[LISTENING] = allowed
+    return render(
+        request,
+        "portal/listen.html",
+        {"link": link, "left": link.max_plays - link.plays - 1, "token": token},
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def listen_audio(request, token):
+    """The audio of a listening page, for the browser that opened it (HTTP Range)."""
+    link = requests.link_for(token)
+    allowed = request.session.get(LISTENING, {})
+    until = parse_datetime(allowed.get(str(link.pk), "")) if link else None
+    if link is None or until is None or until < timezone.now():
+        return HttpResponse(
+            _("Open the listening page again to play the recording."),
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    return stream_recording(request, link.recording, channel="both", download=False)
 
 
 @require_http_methods(["POST"])

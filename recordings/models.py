@@ -87,6 +87,15 @@ class Recording(models.Model):
         blank=True,
         help_text=_("When the last purpose window closes; the recording is purged after it."),
     )
+    purge_requested = models.CharField(
+        _("purge asked for"),
+        max_length=20,
+        blank=True,
+        help_text=_(
+            "Why the recording is purged before its retention ends (consent withdrawn, "
+            "a customer's request)."
+        ),
+    )
     # A supervisor may offer a recording to every operator for training review (only while
     # its training window is open).
     training_material_at = models.DateTimeField(

@@ -474,9 +474,14 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by
             batch = list(
                 due.select_for_update(skip_locked=True)
                 .order_by("pk")
-                .values("pk", "sid", "blob_name", "plaintext_sha256", "consent_withdrawn_at")[
-                    :batch_size
-                ]
+                .values(
+                    "pk",
+                    "sid",
+                    "blob_name",
+                    "plaintext_sha256",
+                    "consent_withdrawn_at",
+                    "purge_requested",
+                )[:batch_size]
             )
             if not batch:
                 break
@@ -487,14 +492,8 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by
             Tombstone.objects.bulk_create(
                 Tombstone(
                     recording_id=row["pk"],
-                    reason=Tombstone.Reason.CONSENT_WITHDRAWN
-                    if row["consent_withdrawn_at"]
-                    else Tombstone.Reason.RETENTION,
-                    detail=str(
-                        _("Consent was taken back.")
-                        if row["consent_withdrawn_at"]
-                        else _("Every purpose window had closed.")
-                    ),
+                    reason=_purge_reason(row),
+                    detail=str(PURGE_DETAILS[_purge_reason(row)]),
                     deleted_by=by,
                     deleted_by_system="" if by else "purge",
                     deleted_at=now,
@@ -510,11 +509,7 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by
                         "actor": by,
                         "actor_label": "" if by else "purge",
                         "recording": Recording(pk=row["pk"], sid=row["sid"]),
-                        "detail": {
-                            "reason": "consent_withdrawn"
-                            if row["consent_withdrawn_at"]
-                            else "retention"
-                        },
+                        "detail": {"reason": _purge_reason(row)},
                     }
                     for row in batch
                 ]
@@ -559,6 +554,42 @@ def forget_without_consent(*, customer=None, operator=None, call=None):
     )
     enqueue(PURGE_TASK, recording_ids=affected)
     return affected
+
+
+PURGE_DETAILS = {
+    Tombstone.Reason.RETENTION: _("Every purpose window had closed."),
+    Tombstone.Reason.CONSENT_WITHDRAWN: _("Consent was taken back."),
+    Tombstone.Reason.CUSTOMER_REQUEST: _("The customer asked for it."),
+    Tombstone.Reason.NO_CONSENT: _("There was no consent to recording."),
+}
+
+
+def _purge_reason(row):
+    if row["purge_requested"]:
+        return row["purge_requested"]
+    if row["consent_withdrawn_at"]:
+        return Tombstone.Reason.CONSENT_WITHDRAWN
+    return Tombstone.Reason.RETENTION
+
+
+def purge_on_request(recordings, *, reason=Tombstone.Reason.CUSTOMER_REQUEST, by=None):
+    """Close every purpose window of ``recordings`` now and purge them (a customer asked for
+    deletion or suspension of use). Held recordings stay, unusable, until their hold is
+    released; return ``(purged, held)`` lists of SIDs."""
+    now = timezone.now()
+    ids = [recording.pk for recording in recordings if recording.status == Status.STORED]
+    with transaction.atomic():
+        Recording.objects.filter(pk__in=ids).update(
+            retain_until=now, purge_requested=reason, updated_at=now
+        )
+        RecordingPurpose.objects.filter(recording__in=ids, usable_until__gt=now).update(
+            usable_until=now
+        )
+    purge_due(recording_ids=ids, by=by)
+    rows = Recording.objects.filter(pk__in=ids).values_list("sid", "status")
+    purged = [sid for sid, status in rows if status == Status.PURGED]
+    held = [sid for sid, status in rows if status == Status.STORED]
+    return purged, held
 
 
 def _delete_files(rows):

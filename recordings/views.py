@@ -126,8 +126,14 @@ def audio(request, token):
             request=request,
         )
         return _plain(access.message, 403)
+    return stream_recording(request, recording, channel=grant["c"], download=grant["d"])
+
+
+def stream_recording(request, recording, *, channel, download):
+    """Answer ``request`` with the decrypted audio of ``recording`` (whole, or the byte range
+    its Range header asks for). The caller has checked that it may be heard."""
     try:
-        source = AudioSource(recording, grant["c"])
+        source = AudioSource(recording, channel)
     except ChannelNotAvailable:
         return _plain(_("Only a two-channel recording can be played one side at a time."), 400)
     except (crypto.RecordingIntegrityError, crypto.UnknownMasterKey, OSError) as error:
@@ -156,8 +162,8 @@ def audio(request, token):
     response["Accept-Ranges"] = "bytes"
     if wanted:
         response["Content-Range"] = f"bytes {start}-{end - 1}/{source.size}"
-    disposition = "attachment" if grant["d"] else "inline"
-    response["Content-Disposition"] = f'{disposition}; filename="{recording.sid}-{grant["c"]}.wav"'
+    disposition = "attachment" if download else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="{recording.sid}-{channel}.wav"'
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

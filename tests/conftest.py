@@ -57,7 +57,15 @@ def restore_roles():
 
     from django.apps import apps
 
-    for app_label in ("contactcenter", "privacy", "consent", "recordings", "audit", "training"):
+    for app_label in (
+        "contactcenter",
+        "privacy",
+        "consent",
+        "recordings",
+        "audit",
+        "training",
+        "portal",
+    ):
         package = importlib.import_module(f"{app_label}.migrations")
         for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
             if module.endswith("_roles"):

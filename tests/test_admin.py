@@ -82,6 +82,24 @@ def sample_training_review():
     return review
 
 
+def sample_customer_request():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from portal.models import CustomerRequest
+
+    call = CallFactory()
+    made = CustomerRequest.objects.create(
+        phone_number=call.customer.phone_number,
+        customer=call.customer,
+        kind=CustomerRequest.Kind.HEAR,
+        due_at=timezone.now() - timedelta(days=1),
+    )
+    made.calls.set([call])
+    return made
+
+
 pytestmark = pytest.mark.django_db
 
 # One sample row per registered model, so that every changelist and change form is opened.
@@ -101,6 +119,7 @@ SAMPLES = {
     "audit.accessevent": sample_access_event,
     "training.scorecardcriterion": lambda: ScorecardCriterion.objects.first(),
     "training.trainingreview": sample_training_review,
+    "portal.customerrequest": sample_customer_request,
 }
 
 SUPERVISOR_MODELS = [
@@ -117,6 +136,7 @@ SUPERVISOR_MODELS = [
     "audit.accessevent",
     "training.scorecardcriterion",
     "training.trainingreview",
+    "portal.customerrequest",
 ]
 
 

@@ -1,0 +1,211 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from . import requests
+from .models import CustomerRequest, ListeningLink
+
+
+class ListeningLinkInline(admin.TabularInline):
+    model = ListeningLink
+    fields = ["recording", "expires_at", "plays", "max_plays", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = _("answer due")
+    parameter_name = "due"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", _("Overdue")), ("open", _("Open"))]
+
+    def queryset(self, request, queryset):
+        open_ = queryset.filter(status__in=[CustomerRequest.Status.RECEIVED, "in_review"])
+        if self.value() == "overdue":
+            return open_.filter(due_at__lt=timezone.now())
+        if self.value() == "open":
+            return open_
+        return queryset
+
+
+class DecisionForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text=_("What was checked (identity, authority) and what was decided."),
+    )
+
+
+class RefusalForm(forms.Form):
+    ground = forms.ChoiceField(
+        label=_("Ground for refusal"), choices=CustomerRequest.RefusalGround.choices
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("The customer is told the ground; keep the details here."),
+    )
+
+
+@admin.register(CustomerRequest)
+class CustomerRequestAdmin(admin.ModelAdmin):
+    """The queue of customers' requests: oldest due first, overdue ones in red."""
+
+    list_display = [
+        "reference",
+        "kind",
+        "status",
+        "received",
+        "due",
+        "assigned_to",
+        "on_behalf",
+    ]
+    list_filter = ["status", "kind", OverdueFilter, "on_behalf", "assigned_to"]
+    search_fields = ["reference", "phone_number"]
+    list_select_related = ["assigned_to"]
+    show_full_result_count = False
+    inlines = [ListeningLinkInline]
+    actions = ["approve", "refuse"]
+    fields = [
+        "reference",
+        "kind",
+        "copy_format",
+        "status",
+        "phone_number",
+        "customer",
+        "calls",
+        "message",
+        "on_behalf",
+        "representative",
+        "created_at",
+        "due_at",
+        "assigned_to",
+        "staff_notes",
+        "decision_reason",
+        "refusal_ground",
+        "decided_by",
+        "closed_at",
+    ]
+    readonly_fields = [
+        field for field in fields if field not in ("assigned_to", "staff_notes", "status")
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj and not obj.is_open:
+            return self.fields  # a closed request is a record
+        return self.readonly_fields
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "status":  # only between the open states by hand
+            kwargs["choices"] = [
+                (CustomerRequest.Status.RECEIVED, CustomerRequest.Status.RECEIVED.label),
+                (CustomerRequest.Status.IN_REVIEW, CustomerRequest.Status.IN_REVIEW.label),
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("received"), ordering="created_at")
+    def received(self, obj):
+        days = (timezone.now() - obj.created_at).days
+        return _("%(date)s (%(days)d days ago)") % {
+            "date": timezone.localtime(obj.created_at).strftime("%Y-%m-%d"),
+            "days": days,
+        }
+
+    @admin.display(description=_("answer due"), ordering="due_at")
+    def due(self, obj):
+        text = timezone.localtime(obj.due_at).strftime("%Y-%m-%d")
+        if obj.is_overdue:
+            return format_html('<strong style="color:#ba2121">{} · {}</strong>', text, _("overdue"))
+        return text
+
+    @admin.action(description=_("Grant and fulfil…"))
+    def approve(self, request, queryset):
+        return self._decide(
+            request,
+            queryset,
+            action="approve",
+            title=_("Grant and fulfil the requests"),
+            explanation=_(
+                "Hear and copy: a listening link per recording is sent by SMS to the proven "
+                "number. Delete and stop using: the recordings are purged now (a legal hold "
+                "keeps one, and the customer is told). Withdrawal: it is recorded in the "
+                "consent ledger and the recordings are purged."
+            ),
+            form_class=DecisionForm,
+            apply=lambda obj, data: requests.approve(
+                obj, by=request.user, reason=data["reason"], http_request=request
+            ),
+        )
+
+    @admin.action(description=_("Refuse…"))
+    def refuse(self, request, queryset):
+        return self._decide(
+            request,
+            queryset,
+            action="refuse",
+            title=_("Refuse the requests"),
+            explanation=_("Only on a ground the law allows. The customer is told by SMS."),
+            form_class=RefusalForm,
+            apply=lambda obj, data: requests.refuse(
+                obj,
+                by=request.user,
+                ground=data["ground"],
+                reason=data["reason"],
+                http_request=request,
+            ),
+        )
+
+    def _decide(self, request, queryset, *, action, title, explanation, form_class, apply):
+        if not request.user.has_perm("portal.change_customerrequest"):
+            raise PermissionDenied
+        open_requests = queryset.filter(
+            status__in=[CustomerRequest.Status.RECEIVED, CustomerRequest.Status.IN_REVIEW]
+        )
+        form = form_class(request.POST if "confirm" in request.POST else None)
+        if form.is_valid():
+            for obj in open_requests:
+                try:
+                    apply(obj, form.cleaned_data)
+                except requests.RequestError as error:
+                    self.message_user(request, f"{obj.reference}: {error.message}", messages.ERROR)
+                else:
+                    self.message_user(
+                        request,
+                        _("%(reference)s closed: %(status)s")
+                        % {
+                            "reference": obj.reference,
+                            "status": CustomerRequest.objects.get(pk=obj.pk).get_status_display(),
+                        },
+                        messages.SUCCESS,
+                    )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/portal/customerrequest/decision.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "explanation": explanation,
+                "requests": open_requests,
+                "form": form,
+                "action": action,
+                "opts": self.opts,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )

@@ -1,0 +1,320 @@
+"""Customer requests: received from the portal, decided by staff, fulfilled, audited.
+
+* hear → a listening link per recording (48 hours, 3 plays), sent by SMS to the proven number;
+* copy → the same links (the customer listens, or downloads the audio with the call and
+  consent details, as they chose);
+* delete, suspend → the recordings' purpose windows close and they are purged (a legal hold
+  keeps one, unusable, and the customer is told);
+* withdraw → the consent ledger records the withdrawal, and the pipeline purges what it covered.
+
+Every step goes to the access audit trail; the customer gets an SMS when the request closes.
+"""
+
+import hashlib
+import logging
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from audit import services as audit
+from audit.models import AccessEvent
+from consent.models import ConsentRecord
+from consent.services import withdraw_consent
+from contactcenter import twilio_api
+from contactcenter.models import Call, Customer
+from contactcenter.roles import COMPLIANCE, SUPERVISOR
+from recordings import services as recordings
+from recordings.models import Recording
+
+from .models import CustomerRequest, ListeningLink
+
+logger = logging.getLogger(__name__)
+
+Kind = CustomerRequest.Kind
+Status = CustomerRequest.Status
+Action = AccessEvent.Action
+LINK_LIFETIME = timedelta(hours=48)
+LINK_PLAYS = 3
+
+
+class RequestError(Exception):
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = message
+
+
+def _customer_label(phone_number):
+    return f"customer {phone_number}"
+
+
+def submit(
+    *,
+    phone_number,
+    kind,
+    call_ids=(),
+    copy_format="",
+    message="",
+    on_behalf=False,
+    representative="",
+    http_request=None,
+):
+    """Record a request from the holder of ``phone_number``; staff are told by email.
+
+    Only calls from that number can be named (any other id is ignored, not revealed).
+    """
+    calls = list(Call.objects.filter(pk__in=call_ids, customer__phone_number=phone_number))
+    if kind != Kind.WITHDRAW and not calls:
+        raise RequestError(_("Choose the call or calls your request is about."))
+    if kind == Kind.COPY and copy_format not in CustomerRequest.CopyFormat.values:
+        raise RequestError(_("Choose the form of the copy."))
+    now = timezone.now()
+    with transaction.atomic():
+        customer_request = CustomerRequest.objects.create(
+            phone_number=phone_number,
+            customer=Customer.objects.filter(phone_number=phone_number).first(),
+            kind=kind,
+            copy_format=copy_format if kind == Kind.COPY else "",
+            message=message.strip(),
+            on_behalf=on_behalf,
+            representative=representative.strip(),
+            language=translation.get_language() or "ja",
+            created_at=now,
+            due_at=now + timedelta(days=settings.PORTAL_REQUEST_DUE_DAYS),
+        )
+        customer_request.calls.set(calls)
+        audit.record(
+            Action.REQUEST_RECEIVED,
+            actor_label=_customer_label(phone_number),
+            detail={
+                "request": customer_request.reference,
+                "kind": kind,
+                "calls": [call.sid for call in calls],
+                "on_behalf": on_behalf,
+            },
+            request=http_request,
+        )
+        transaction.on_commit(lambda: _notify_staff(customer_request))
+    return customer_request
+
+
+def _notify_staff(customer_request):
+    recipients = list(
+        get_user_model()
+        .objects.filter(groups__name__in=[SUPERVISOR, COMPLIANCE], is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+        .distinct()
+    )
+    if not recipients:
+        return
+    with translation.override("ja"):
+        subject = _("New customer request %(reference)s: %(kind)s") % {
+            "reference": customer_request.reference,
+            "kind": customer_request.get_kind_display(),
+        }
+        body = _(
+            "A customer made a request through the portal.\n\n"
+            "Reference: %(reference)s\nRequest: %(kind)s\nOn someone's behalf: %(behalf)s\n"
+            "Answer due: %(due)s\n\nOpen it in the admin: %(url)s"
+        ) % {
+            "reference": customer_request.reference,
+            "kind": customer_request.get_kind_display(),
+            "behalf": _("yes — check the authority") if customer_request.on_behalf else _("no"),
+            "due": timezone.localtime(customer_request.due_at).strftime("%Y-%m-%d %H:%M"),
+            "url": settings.PUBLIC_BASE_URL
+            + reverse("admin:portal_customerrequest_change", args=[customer_request.pk]),
+        }
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+    except OSError:
+        logger.exception("Could not email staff about request %s", customer_request.reference)
+
+
+def _stored_recordings(customer_request):
+    return list(
+        Recording.objects.filter(
+            call__in=customer_request.calls.all(), status=Recording.Status.STORED
+        ).select_related("call")
+    )
+
+
+def _new_link(customer_request, recording):
+    token = secrets.token_urlsafe(24)
+    ListeningLink.objects.create(
+        request=customer_request,
+        recording=recording,
+        token_hash=token_hash(token),
+        expires_at=timezone.now() + LINK_LIFETIME,
+        max_plays=LINK_PLAYS,
+    )
+    return settings.PUBLIC_BASE_URL + reverse("portal:listen", args=[token])
+
+
+def token_hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def approve(customer_request, *, by, reason="", http_request=None):
+    """Fulfil an open request as its kind says; tell the customer by SMS; return what was done."""
+    with transaction.atomic():
+        locked = CustomerRequest.objects.select_for_update().get(pk=customer_request.pk)
+        if not locked.is_open:
+            raise RequestError(_("This request is already closed."))
+        outcome = _fulfil(locked, by=by)
+        locked.status = Status.DONE
+        locked.decided_by = by
+        locked.decision_reason = (reason.strip() + "\n" + outcome["summary"]).strip()
+        locked.closed_at = timezone.now()
+        locked.save()
+        audit.record(
+            Action.REQUEST_DECIDED,
+            actor=by,
+            detail={"request": locked.reference, "decision": "done", **outcome["audit"]},
+            request=http_request,
+        )
+    _tell_customer(locked, outcome["sms"])
+    return outcome
+
+
+def _fulfil(customer_request, *, by):
+    kind = customer_request.kind
+    with translation.override(customer_request.language):
+        if kind in (Kind.HEAR, Kind.COPY):
+            recordings_ = _stored_recordings(customer_request)
+            if not recordings_:
+                raise RequestError(_("None of the calls has a stored recording to share."))
+            links = [_new_link(customer_request, recording) for recording in recordings_]
+            sms = _(
+                "Your request %(reference)s: you can listen to your recording here for 48 "
+                "hours, up to 3 times: %(links)s"
+            ) % {"reference": customer_request.reference, "links": " ".join(links)}
+            return {
+                "summary": _("%(count)d listening link(s) sent.") % {"count": len(links)},
+                "audit": {"links": [r.sid for r in recordings_]},
+                "sms": sms,
+            }
+        if kind in (Kind.DELETE, Kind.SUSPEND):
+            purged, held = recordings.purge_on_request(_stored_recordings(customer_request), by=by)
+            sms = _("Your request %(reference)s: the recordings were deleted.") % {
+                "reference": customer_request.reference
+            }
+            if held:
+                sms = _(
+                    "Your request %(reference)s: we stopped using the recordings. %(count)d must "
+                    "be kept for a legal reason for now and will be deleted as soon as it ends."
+                ) % {"reference": customer_request.reference, "count": len(held)}
+            return {
+                "summary": _("Purged: %(purged)s. Kept under a legal hold: %(held)s.")
+                % {"purged": ", ".join(purged) or "—", "held": ", ".join(held) or "—"},
+                "audit": {"purged": purged, "held": held},
+                "sms": sms,
+            }
+        customer = customer_request.customer or Customer.objects.create(
+            phone_number=customer_request.phone_number
+        )
+        withdraw_consent(
+            customer=customer,
+            by=by,
+            method=ConsentRecord.Method.STAFF_ENTRY,
+            note=_("Request %(reference)s made through the portal")
+            % {"reference": customer_request.reference},
+        )
+        return {
+            "summary": _("Withdrawal recorded in the consent ledger."),
+            "audit": {"withdrawn": True},
+            "sms": _(
+                "Your request %(reference)s: we will no longer record your calls, and the "
+                "recordings we had are being deleted."
+            )
+            % {"reference": customer_request.reference},
+        }
+
+
+def refuse(customer_request, *, by, ground, reason, http_request=None):
+    if ground not in CustomerRequest.RefusalGround.values or not reason.strip():
+        raise RequestError(_("Give the ground for the refusal and explain it."))
+    with transaction.atomic():
+        locked = CustomerRequest.objects.select_for_update().get(pk=customer_request.pk)
+        if not locked.is_open:
+            raise RequestError(_("This request is already closed."))
+        locked.status = Status.REFUSED
+        locked.refusal_ground = ground
+        locked.decision_reason = reason.strip()
+        locked.decided_by = by
+        locked.closed_at = timezone.now()
+        locked.save()
+        audit.record(
+            Action.REQUEST_DECIDED,
+            actor=by,
+            detail={"request": locked.reference, "decision": "refused", "ground": ground},
+            request=http_request,
+        )
+    with translation.override(locked.language):
+        sms = _(
+            "Your request %(reference)s could not be granted: %(ground)s. Contact us for details."
+        ) % {"reference": locked.reference, "ground": locked.get_refusal_ground_display()}
+    _tell_customer(locked, sms)
+    return locked
+
+
+def _tell_customer(customer_request, text):
+    try:
+        twilio_api.send_sms(to=customer_request.phone_number, body=str(text))
+    except twilio_api.TwilioError as error:
+        logger.warning("SMS for request %s not sent: %s", customer_request.reference, error)
+
+
+def open_link(token):
+    """The listening link for ``token`` if it may still be used, else ``(None, reason)``."""
+    link = (
+        ListeningLink.objects.select_related("recording", "request")
+        .filter(token_hash=token_hash(token))
+        .first()
+    )
+    if link is None:
+        return None, _("This link is not valid. Check that you copied all of it.")
+    if link.expires_at <= timezone.now():
+        return None, _("This link has expired. Make a new request to hear the recording again.")
+    if link.plays >= link.max_plays:
+        return None, _("This link has been used as many times as it allows.")
+    if link.recording.status != Recording.Status.STORED:
+        return None, _("This recording is no longer available.")
+    return link, ""
+
+
+def link_for(token):
+    """The link for ``token`` while it is valid in time and its recording exists, plays aside
+    (the page already counted its play; the audio's Range requests are part of it)."""
+    link = (
+        ListeningLink.objects.select_related("recording", "request")
+        .filter(token_hash=token_hash(token), expires_at__gt=timezone.now())
+        .first()
+    )
+    if link is None or link.recording.status != Recording.Status.STORED:
+        return None
+    return link
+
+
+def count_play(link, *, http_request=None):
+    """One more play of ``link``; False when none is left (two tabs racing for the last)."""
+    counted = ListeningLink.objects.filter(pk=link.pk, plays__lt=F("max_plays")).update(
+        plays=F("plays") + 1
+    )
+    if counted:
+        audit.record(
+            Action.PLAYBACK,
+            actor_label=_customer_label(link.request.phone_number),
+            recording=link.recording,
+            purpose="disclosure",
+            detail={"request": link.request.reference, "link": link.pk},
+            request=http_request,
+        )
+    return bool(counted)
