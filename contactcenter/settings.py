@@ -10,6 +10,7 @@ The README's configuration table lists these variables in the same order.
 
 import base64
 import binascii
+import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -121,8 +122,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # write lock when a transaction begins (a read lock upgraded later can deadlock and fail
     # at once) and wait for it rather than fail.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
-    # The test database is a file, not memory, so a Celery worker a test starts shares it.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # The test database is a file, not memory, so a Celery worker a test starts shares it;
+    # one per test run, so that two runs on one machine do not meet.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env.str("REDIS_URL", default="").strip()

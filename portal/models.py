@@ -140,6 +140,10 @@ class CustomerRequest(models.Model):
         return self.status in (self.Status.RECEIVED, self.Status.IN_REVIEW)
 
     @property
+    def wants_file(self):
+        return self.kind == self.Kind.COPY and self.copy_format == self.CopyFormat.FILE
+
+    @property
     def is_overdue(self):
         return self.is_open and timezone.now() > self.due_at
 

@@ -303,7 +303,30 @@ def link_for(token):
     return link
 
 
-def count_play(link, *, http_request=None):
+def call_to_play(link, audio_url):
+    """Call the proven number: a short Japanese introduction, then the recording."""
+    from twilio.twiml.voice_response import VoiceResponse
+
+    started = timezone.localtime(link.recording.call.started_at)
+    response = VoiceResponse()
+    response.say(
+        f"お電話ありがとうございます。ご請求{link.request.reference}について、"
+        f"{started.month}月{started.day}日{started.hour}時{started.minute}分の通話の録音を"
+        "お聞かせします。",
+        language="ja-JP",
+    )
+    response.play(audio_url)
+    response.say("以上です。ご利用ありがとうございました。", language="ja-JP")
+    try:
+        return twilio_api.place_call(to=link.request.phone_number, twiml=str(response))
+    except twilio_api.TwilioError as error:
+        logger.warning("Listening call for %s not placed: %s", link.request.reference, error)
+        raise RequestError(
+            _("We could not call you just now. Try again in a few minutes.")
+        ) from error
+
+
+def count_play(link, *, http_request=None, by_phone=False):
     """One more play of ``link``; False when none is left (two tabs racing for the last)."""
     counted = ListeningLink.objects.filter(pk=link.pk, plays__lt=F("max_plays")).update(
         plays=F("plays") + 1
@@ -314,7 +337,7 @@ def count_play(link, *, http_request=None):
             actor_label=_customer_label(link.request.phone_number),
             recording=link.recording,
             purpose="disclosure",
-            detail={"request": link.request.reference, "link": link.pk},
+            detail={"request": link.request.reference, "link": link.pk, "by_phone": by_phone},
             request=http_request,
         )
     return bool(counted)

@@ -11,4 +11,7 @@ urlpatterns = [
     path("sent/", views.sent, name="sent"),
     path("listen/<str:token>/", views.listen, name="listen"),
     path("listen/<str:token>/audio/", views.listen_audio, name="listen-audio"),
+    path("listen/<str:token>/call/", views.listen_by_phone, name="listen-by-phone"),
+    path("listen/<str:token>/copy.wav", views.copy_download, name="copy-download"),
+    path("phone-audio/<str:signed>/", views.phone_audio, name="phone-audio"),
 ]

@@ -3,8 +3,11 @@
 import ipaddress
 from datetime import timedelta
 
+from django.conf import settings
+from django.core import signing
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -18,7 +21,7 @@ from recordings.views import stream_recording
 
 from . import requests, services
 from .forms import CodeForm, NumberForm, RequestForm
-from .models import CustomerRequest
+from .models import CustomerRequest, ListeningLink
 
 PENDING = "portal_pending_number"
 PROVEN = "portal_proven"
@@ -192,6 +195,59 @@ def listen(request, token):
         "portal/listen.html",
         {"link": link, "left": link.max_plays - link.plays - 1, "token": token},
     )
+
+
+PHONE_SALT = "portal.phone-play"
+PHONE_URL_LIFETIME = 15 * 60
+
+
+@require_http_methods(["POST"])
+def listen_by_phone(request, token):
+    """電話で聞く: we call the proven number and play the recording (one of the link's plays)."""
+    link, reason = requests.open_link(token)
+    if link is None or not requests.count_play(link, http_request=request, by_phone=True):
+        return render(
+            request,
+            "portal/listen.html",
+            {"reason": reason or _("This link has been used as many times as it allows.")},
+            status=403,
+        )
+    signed = signing.dumps({"l": link.pk}, salt=PHONE_SALT)
+    audio_url = settings.PUBLIC_BASE_URL + reverse("portal:phone-audio", args=[signed])
+    try:
+        requests.call_to_play(link, audio_url)
+    except requests.RequestError as failure:
+        return render(request, "portal/listen.html", {"reason": failure.message}, status=503)
+    return render(request, "portal/listen.html", {"calling": link, "token": token})
+
+
+@require_http_methods(["GET", "HEAD"])
+def phone_audio(request, signed):
+    """The audio Twilio fetches to play in the call (a signed URL valid 15 minutes)."""
+    try:
+        grant = signing.loads(signed, salt=PHONE_SALT, max_age=PHONE_URL_LIFETIME)
+    except signing.BadSignature:
+        return HttpResponse(status=403)
+    link = ListeningLink.objects.select_related("recording").filter(pk=grant["l"]).first()
+    if link is None or link.recording.status != "stored" or link.expires_at <= timezone.now():
+        return HttpResponse(status=403)
+    return stream_recording(request, link.recording, channel="both", download=False)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def copy_download(request, token):
+    """A copy as a file, for a request that asked for one: the audio as an attachment."""
+    link = requests.link_for(token)
+    allowed = request.session.get(LISTENING, {})
+    until = parse_datetime(allowed.get(str(link.pk), "")) if link else None
+    if link is None or until is None or until < timezone.now() or not link.request.wants_file:
+        return HttpResponse(
+            _("Open the listening page again to download the copy."),
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    return stream_recording(request, link.recording, channel="both", download=True)
 
 
 @never_cache

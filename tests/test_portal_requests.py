@@ -341,3 +341,76 @@ def test_the_staff_email_goes_only_to_staff_with_an_address(client, twilio, mine
         ask(client, "hear", [mine.call])
 
     assert mail.outbox == []
+
+
+class TestListeningByPhone:
+    @pytest.fixture
+    def link_path(self, client, twilio, mine, supervisor):
+        made = made_request("hear", mine)
+        decide(client, supervisor, made, "approve")
+        client.logout()
+        url = re.search(r"https?://\S+", twilio.state.messages[-1]["body"]).group(0)
+        return "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+    def test_we_call_the_proven_number_and_play_the_recording(
+        self, client, twilio, link_path, mine, settings
+    ):
+        response = client.post(link_path + "call/")
+
+        assert response.status_code == 200
+        [call] = twilio.state.outbound_calls
+        assert call["to"] == NUMBER
+        assert 'language="ja-JP"' in call["twiml"]
+        play = re.search(r"<Play>([^<]+)</Play>", call["twiml"]).group(1)
+        assert play.startswith(settings.PUBLIC_BASE_URL + "/requests/phone-audio/")
+        audio = client.get(play[len(settings.PUBLIC_BASE_URL) :])  # as Twilio fetches it
+        assert b"".join(audio.streaming_content) == AUDIO
+        event = AccessEvent.objects.get(action=Action.PLAYBACK)
+        assert event.detail["by_phone"] is True
+        assert ListeningLink.objects.get().plays == 1
+
+    def test_the_phone_audio_url_is_signed_and_short_lived(self, client, twilio, link_path):
+        client.post(link_path + "call/")
+        play = re.search(r"<Play>([^<]+)</Play>", twilio.state.outbound_calls[0]["twiml"]).group(1)
+        path = "/" + play.split("://", 1)[1].split("/", 1)[1]
+
+        assert client.get(path[:-4] + "abc/").status_code == 403
+        ListeningLink.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+        assert client.get(path).status_code == 403
+
+    def test_twilio_unreachable_is_said(self, client, link_path, settings):
+        settings.TWILIO_API_BASE_URL = "http://127.0.0.1:1"
+
+        response = client.post(link_path + "call/")
+
+        assert response.status_code == 503
+        assert "お電話できませんでした" in response.content.decode()
+
+
+def test_a_copy_as_a_file_downloads_with_the_call_and_consent_details(
+    client, twilio, mine, supervisor
+):
+    made = made_request("copy", mine, copy_format="file")
+    decide(client, supervisor, made, "approve")
+    client.logout()
+    url = re.search(r"https?://\S+", twilio.state.messages[-1]["body"]).group(0)
+    path = "/" + url.split("://", 1)[1].split("/", 1)[1]
+
+    page = client.get(path).content.decode()
+    download = client.get(path + "copy.wav")
+
+    assert "同意" in page
+    assert "許諾" in page or "同意" in page
+    assert download["Content-Disposition"].startswith("attachment")
+    assert b"".join(download.streaming_content) == AUDIO
+
+
+def test_a_listening_link_does_not_download(client, twilio, mine, supervisor):
+    made = made_request("hear", mine)
+    decide(client, supervisor, made, "approve")
+    client.logout()
+    url = re.search(r"https?://\S+", twilio.state.messages[-1]["body"]).group(0)
+    path = "/" + url.split("://", 1)[1].split("/", 1)[1]
+    client.get(path)
+
+    assert client.get(path + "copy.wav").status_code == 403
