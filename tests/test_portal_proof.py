@@ -264,3 +264,16 @@ def test_finishing_forgets_the_proof(client, twilio):
     client.post(reverse("portal:leave"))
 
     assert client.get(MINE)["Location"] == START
+
+
+def test_in_development_without_twilio_the_code_is_written_to_the_log(client, settings, caplog):
+    settings.DEBUG = True
+    settings.TWILIO_API_BASE_URL = "https://api.twilio.com"
+    settings.TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+
+    response = ask(client, KNOWN)
+    code = re.search(r"\b(\d{6})\b", caplog.text).group(1)
+
+    assert response["Location"] == VERIFY
+    assert "not sent" in caplog.text
+    assert client.post(VERIFY, {"code": code})["Location"] == MINE
