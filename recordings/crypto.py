@@ -130,9 +130,7 @@ class Encryptor:
         self.finished = False
 
     def _seal(self, plaintext, last):
-        sealed = self.cipher.encrypt(
-            _nonce(self.prefix, self.number, last), bytes(plaintext), self.header
-        )
+        sealed = self.cipher.encrypt(_nonce(self.prefix, self.number, last), plaintext, self.header)
         self.number += 1
         return sealed
 
@@ -145,13 +143,30 @@ class Encryptor:
         return self.header
 
     def update(self, chunk):
-        out = bytearray(self._start())
-        self.buffer += chunk
-        # Keep at least one byte back: only finalize knows which segment is the last.
-        while len(self.buffer) > self.segment_size:
-            out += self._seal(self.buffer[: self.segment_size], last=False)
-            del self.buffer[: self.segment_size]
-        return bytes(out)
+        return b"".join(self.segments(chunk))
+
+    def segments(self, chunk):
+        """Seal what ``chunk`` completes, segment by segment, without copying whole segments
+        that arrive in one piece."""
+        header = self._start()
+        if header:
+            yield header
+        view = memoryview(chunk)
+        size = self.segment_size
+        if self.buffer:
+            # Keep at least one byte back: only finalize knows which segment is the last.
+            if len(self.buffer) + len(view) <= size:
+                self.buffer += view
+                return
+            missing = size - len(self.buffer)
+            self.buffer += view[:missing]
+            view = view[missing:]
+            yield self._seal(self.buffer, last=False)
+            self.buffer = bytearray()
+        while len(view) > size:
+            yield self._seal(view[:size], last=False)
+            view = view[size:]
+        self.buffer += view
 
     def finalize(self):
         out = self._start() + self._seal(self.buffer, last=True)
@@ -161,11 +176,10 @@ class Encryptor:
 
 
 def encrypt_chunks(chunks, data_key, *, segment_size=SEGMENT_SIZE):
+    """Yield the blob for the plaintext ``chunks``: the header, then each sealed segment."""
     encryptor = Encryptor(data_key, segment_size=segment_size)
     for chunk in chunks:
-        out = encryptor.update(chunk)
-        if out:
-            yield out
+        yield from encryptor.segments(chunk)
     yield encryptor.finalize()
 
 
