@@ -12,6 +12,6 @@ urlpatterns = [
     path("listen/<str:token>/", views.listen, name="listen"),
     path("listen/<str:token>/audio/", views.listen_audio, name="listen-audio"),
     path("listen/<str:token>/call/", views.listen_by_phone, name="listen-by-phone"),
-    path("listen/<str:token>/copy.wav", views.copy_download, name="copy-download"),
+    path("listen/<str:token>/copy.zip", views.copy_download, name="copy-download"),
     path("phone-audio/<str:signed>/", views.phone_audio, name="phone-audio"),
 ]

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +20,7 @@ from privacy.models import Notice
 from recordings.views import stream_recording
 
 from . import requests, services
+from .archive import copy_archive
 from .forms import CodeForm, NumberForm, RequestForm
 from .models import CustomerRequest, ListeningLink
 
@@ -235,9 +236,10 @@ def phone_audio(request, signed):
 
 
 @never_cache
-@require_http_methods(["GET", "HEAD"])
+@require_http_methods(["GET"])
 def copy_download(request, token):
-    """A copy as a file, for a request that asked for one: the audio as an attachment."""
+    """A copy as a file, for a request that asked for one: a ZIP archive streamed as it is
+    made (never written to disk) with the audio and the call's and consent's details."""
     link = requests.link_for(token)
     allowed = request.session.get(LISTENING, {})
     until = parse_datetime(allowed.get(str(link.pk), "")) if link else None
@@ -247,7 +249,10 @@ def copy_download(request, token):
             status=403,
             content_type="text/plain; charset=utf-8",
         )
-    return stream_recording(request, link.recording, channel="both", download=True)
+    response = StreamingHttpResponse(copy_archive(link), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{link.request.reference}.zip"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @never_cache

@@ -387,9 +387,12 @@ class TestListeningByPhone:
         assert "お電話できませんでした" in response.content.decode()
 
 
-def test_a_copy_as_a_file_downloads_with_the_call_and_consent_details(
+def test_a_copy_as_a_file_is_an_archive_with_the_call_and_consent_details(
     client, twilio, mine, supervisor
 ):
+    import io
+    import zipfile
+
     made = made_request("copy", mine, copy_format="file")
     decide(client, supervisor, made, "approve")
     client.logout()
@@ -397,12 +400,17 @@ def test_a_copy_as_a_file_downloads_with_the_call_and_consent_details(
     path = "/" + url.split("://", 1)[1].split("/", 1)[1]
 
     page = client.get(path).content.decode()
-    download = client.get(path + "copy.wav")
+    download = client.get(path + "copy.zip")
 
     assert "同意" in page
-    assert "許諾" in page or "同意" in page
+    assert download["Content-Type"] == "application/zip"
     assert download["Content-Disposition"].startswith("attachment")
-    assert b"".join(download.streaming_content) == AUDIO
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
+    assert archive.testzip() is None
+    assert archive.read(f"{mine.sid}.wav") == AUDIO
+    details = archive.read(f"{made.reference}.txt").decode()
+    assert mine.plaintext_sha256 in details
+    assert "同意" in details
 
 
 def test_a_listening_link_does_not_download(client, twilio, mine, supervisor):
@@ -413,4 +421,4 @@ def test_a_listening_link_does_not_download(client, twilio, mine, supervisor):
     path = "/" + url.split("://", 1)[1].split("/", 1)[1]
     client.get(path)
 
-    assert client.get(path + "copy.wav").status_code == 403
+    assert client.get(path + "copy.zip").status_code == 403

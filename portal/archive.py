@@ -1,0 +1,82 @@
+"""A customer's copy of a recording as a ZIP archive, made while it is sent.
+
+The archive holds the audio (WAV, both sides) and a text file with the call's and the
+consent's details. It is written to the response as it is built: the audio is decrypted a
+segment at a time and never stored in the clear, in memory or on disk, as a whole.
+"""
+
+import zipfile
+
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from recordings.playback import AudioSource
+
+
+class _Pipe:
+    """A write-only, unseekable file whose writes are collected for the next yield."""
+
+    def __init__(self):
+        self.pieces = []
+        self.written = 0
+
+    def write(self, data):
+        self.pieces.append(bytes(data))
+        self.written += len(data)
+        return len(data)
+
+    def tell(self):
+        return self.written
+
+    def flush(self):
+        pass
+
+    def take(self):
+        pieces, self.pieces = self.pieces, []
+        return b"".join(pieces)
+
+
+def details_text(link):
+    call = link.recording.call
+    with translation.override(link.request.language):
+        lines = [
+            _("Request %(reference)s") % {"reference": link.request.reference},
+            _("Call: %(started)s, %(seconds)s seconds")
+            % {
+                "started": timezone.localtime(call.started_at).strftime("%Y-%m-%d %H:%M"),
+                "seconds": call.duration or "—",
+            },
+            _("Recording: %(sid)s, SHA-256 of the audio %(sha)s")
+            % {"sid": link.recording.sid, "sha": link.recording.plaintext_sha256},
+            "",
+            _("Consent given on this call and since:"),
+        ]
+        for record in call.consent_records.select_related("notice").order_by("recorded_at"):
+            lines.append(
+                f"- {timezone.localtime(record.recorded_at):%Y-%m-%d %H:%M} "
+                f"{record.get_decision_display()} ({record.get_method_display()})"
+                + (f", {record.notice}" if record.notice_id else "")
+            )
+            if record.announcement_text:
+                lines.append(f"  {record.announcement_text}")
+    return "\n".join(lines) + "\n"
+
+
+def copy_archive(link):
+    pipe = _Pipe()
+    source = AudioSource(link.recording, "both")
+    try:
+        with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr(f"{link.request.reference}.txt", details_text(link))
+            yield pipe.take()
+            info = zipfile.ZipInfo(
+                f"{link.recording.sid}.wav",
+                date_time=timezone.localtime(link.recording.call.started_at).timetuple()[:6],
+            )
+            with archive.open(info, "w", force_zip64=True) as entry:
+                for chunk in source.read():
+                    entry.write(chunk)
+                    yield pipe.take()
+        yield pipe.take()
+    finally:
+        source.close()
