@@ -471,11 +471,13 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by
         due = due.filter(pk__in=recording_ids)
     if dry_run:
         return due.count()
-    purged = 0
+    purged = last_pk = 0
     while True:
         with transaction.atomic():
             batch = list(
-                due.select_for_update(skip_locked=True)
+                # From where the last batch ended: the rows before it are purged or skipped.
+                due.filter(pk__gt=last_pk)
+                .select_for_update(skip_locked=True)
                 .order_by("pk")
                 .values(
                     "pk",
@@ -489,6 +491,7 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by
             if not batch:
                 break
             ids = [row["pk"] for row in batch]
+            last_pk = ids[-1]
             Recording.objects.filter(pk__in=ids).update(
                 status=Status.PURGED, wrapped_key=None, key_id="", updated_at=timezone.now()
             )
