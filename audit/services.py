@@ -123,7 +123,7 @@ def _new_event(
 ):
     ip, user_agent = None, ""
     if request is not None:
-        ip = _client_ip(request)
+        ip = client_ip(request)
         user_agent = request.META.get("HTTP_USER_AGENT", "")[:300]
         user = getattr(request, "user", None)
         if actor is None and user is not None and user.is_authenticated:
@@ -146,7 +146,7 @@ def _new_event(
     )
 
 
-def _client_ip(request):
+def client_ip(request):
     """REMOTE_ADDR in the form the database returns it, or None if it is not an address."""
     address = request.META.get("REMOTE_ADDR", "")
     try:
@@ -251,21 +251,7 @@ def verify_chain():
     return ChainCheck(True, checked, last_hash="" if checked == 0 else previous_hash)
 
 
-EXPORT_COLUMNS = (
-    "seq",
-    "occurred_at",
-    "actor_id",
-    "actor_label",
-    "action",
-    "recording_id",
-    "recording_sid",
-    "purpose",
-    "detail",
-    "ip",
-    "user_agent",
-    "previous_hash",
-    "hash",
-)
+EXPORT_COLUMNS = (*HASHED_FIELDS, "hash")
 
 
 def export_csv(events, *, request, filters=""):

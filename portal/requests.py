@@ -290,12 +290,14 @@ def open_link(token):
     return link, ""
 
 
-def link_for(token):
-    """The link for ``token`` while it is valid in time and its recording exists, plays aside
-    (the page already counted its play; the audio's Range requests are part of it)."""
+def link_for(token=None, *, pk=None):
+    """The link (by ``token``, or by ``pk`` for Twilio's signed URL) while it is valid in time
+    and its recording exists, plays aside (the page already counted its play; the audio's
+    Range requests are part of it)."""
+    found = {"pk": pk} if token is None else {"token_hash": token_hash(token)}
     link = (
         ListeningLink.objects.select_related("recording", "request")
-        .filter(token_hash=token_hash(token), expires_at__gt=timezone.now())
+        .filter(expires_at__gt=timezone.now(), **found)
         .first()
     )
     if link is None or link.recording.status != Recording.Status.STORED:

@@ -1,6 +1,5 @@
 """The customer portal (/requests/): prove the number, then see your calls and ask."""
 
-import ipaddress
 from datetime import timedelta
 
 from django.conf import settings
@@ -14,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from audit.services import client_ip
 from contactcenter.models import Call
 from contactcenter.phones import format_phone_number
 from privacy.models import Notice
@@ -22,19 +22,11 @@ from recordings.views import stream_recording
 from . import requests, services
 from .archive import copy_archive
 from .forms import CodeForm, NumberForm, RequestForm
-from .models import CustomerRequest, ListeningLink
+from .models import CustomerRequest
 
 PENDING = "portal_pending_number"
 PROVEN = "portal_proven"
 PROOF_LIFETIME = timedelta(minutes=30)
-
-
-def _client_ip(request):
-    address = request.META.get("REMOTE_ADDR", "")
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        return None
 
 
 def proven_number(request):
@@ -60,7 +52,7 @@ def start(request):
             services.send_code(
                 phone_number=number,
                 channel=form.cleaned_data["channel"],
-                ip=_client_ip(request),
+                ip=client_ip(request),
             )
         except services.ProofError as failure:
             error, status = failure.message, failure.status
@@ -93,7 +85,7 @@ def verify(request):
     error = None
     if request.method == "POST" and form.is_valid():
         outcome = services.check_code(
-            phone_number=pending["number"], code=form.cleaned_data["code"], ip=_client_ip(request)
+            phone_number=pending["number"], code=form.cleaned_data["code"], ip=client_ip(request)
         )
         if outcome.verified:
             request.session.cycle_key()  # a new session once the number is proven
@@ -177,17 +169,34 @@ LISTENING = "portal_listening"
 LISTENING_LIFETIME = timedelta(hours=2)
 
 
+def _play_refused(request, reason):
+    return render(
+        request,
+        "portal/listen.html",
+        {"reason": reason or _("This link has been used as many times as it allows.")},
+        status=403,
+    )
+
+
+def _opened_link(request, token):
+    """The link for ``token`` if this browser opened its page in the last two hours."""
+    link = requests.link_for(token)
+    until = (
+        parse_datetime(request.session.get(LISTENING, {}).get(str(link.pk), "")) if link else None
+    )
+    return link if until and until > timezone.now() else None
+
+
+def _refused_text(message):
+    return HttpResponse(message, status=403, content_type="text/plain; charset=utf-8")
+
+
 @never_cache
 def listen(request, token):
     """A customer's listening page: each opening uses one of the link's plays."""
     link, reason = requests.open_link(token)
     if link is None or not requests.count_play(link, http_request=request):
-        return render(
-            request,
-            "portal/listen.html",
-            {"reason": reason or _("This link has been used as many times as it allows.")},
-            status=403,
-        )
+        return _play_refused(request, reason)
     allowed = request.session.get(LISTENING, {})
     allowed[str(link.pk)] = (timezone.now() + LISTENING_LIFETIME).isoformat()
     request.session[LISTENING] = allowed
@@ -207,12 +216,7 @@ def listen_by_phone(request, token):
     """電話で聞く: we call the proven number and play the recording (one of the link's plays)."""
     link, reason = requests.open_link(token)
     if link is None or not requests.count_play(link, http_request=request, by_phone=True):
-        return render(
-            request,
-            "portal/listen.html",
-            {"reason": reason or _("This link has been used as many times as it allows.")},
-            status=403,
-        )
+        return _play_refused(request, reason)
     signed = signing.dumps({"l": link.pk}, salt=PHONE_SALT)
     audio_url = settings.PUBLIC_BASE_URL + reverse("portal:phone-audio", args=[signed])
     try:
@@ -229,8 +233,8 @@ def phone_audio(request, signed):
         grant = signing.loads(signed, salt=PHONE_SALT, max_age=PHONE_URL_LIFETIME)
     except signing.BadSignature:
         return HttpResponse(status=403)
-    link = ListeningLink.objects.select_related("recording").filter(pk=grant["l"]).first()
-    if link is None or link.recording.status != "stored" or link.expires_at <= timezone.now():
+    link = requests.link_for(pk=grant["l"])
+    if link is None:
         return HttpResponse(status=403)
     return stream_recording(request, link.recording, channel="both", download=False)
 
@@ -240,15 +244,9 @@ def phone_audio(request, signed):
 def copy_download(request, token):
     """A copy as a file, for a request that asked for one: a ZIP archive streamed as it is
     made (never written to disk) with the audio and the call's and consent's details."""
-    link = requests.link_for(token)
-    allowed = request.session.get(LISTENING, {})
-    until = parse_datetime(allowed.get(str(link.pk), "")) if link else None
-    if link is None or until is None or until < timezone.now() or not link.request.wants_file:
-        return HttpResponse(
-            _("Open the listening page again to download the copy."),
-            status=403,
-            content_type="text/plain; charset=utf-8",
-        )
+    link = _opened_link(request, token)
+    if link is None or not link.request.wants_file:
+        return _refused_text(_("Open the listening page again to download the copy."))
     response = StreamingHttpResponse(copy_archive(link), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{link.request.reference}.zip"'
     response["X-Content-Type-Options"] = "nosniff"
@@ -259,15 +257,9 @@ def copy_download(request, token):
 @require_http_methods(["GET", "HEAD"])
 def listen_audio(request, token):
     """The audio of a listening page, for the browser that opened it (HTTP Range)."""
-    link = requests.link_for(token)
-    allowed = request.session.get(LISTENING, {})
-    until = parse_datetime(allowed.get(str(link.pk), "")) if link else None
-    if link is None or until is None or until < timezone.now():
-        return HttpResponse(
-            _("Open the listening page again to play the recording."),
-            status=403,
-            content_type="text/plain; charset=utf-8",
-        )
+    link = _opened_link(request, token)
+    if link is None:
+        return _refused_text(_("Open the listening page again to play the recording."))
     return stream_recording(request, link.recording, channel="both", download=False)
 
 

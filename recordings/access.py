@@ -18,8 +18,12 @@ from django.db.models import Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit import services as audit
+from audit.models import AccessEvent
+
 from .models import Recording, RecordingPurpose
 
+Action = AccessEvent.Action
 PLAY = "recordings.play_recording"
 REVIEW = "recordings.review_for_training"
 
@@ -52,6 +56,7 @@ class Access:
             "Operators may review only their own calls and recordings a supervisor has marked "
             "as training material."
         ),
+        "download_not_allowed": _("Your role allows listening for training, not downloading."),
     }
 
     def __bool__(self):
@@ -88,8 +93,8 @@ def windows_for(user, recording, *, at=None):
     return []
 
 
-def check_access(user, recording, purpose_code, *, at=None):
-    """May ``user`` listen to ``recording`` for the purpose ``purpose_code`` now?"""
+def check_access(user, recording, purpose_code, *, download=False, at=None):
+    """May ``user`` listen to (or ``download``) ``recording`` for ``purpose_code`` now?"""
     at = at or timezone.now()
     if not (user.is_authenticated and (user.has_perm(PLAY) or user.has_perm(REVIEW))):
         return _refuse("no_permission")
@@ -109,11 +114,44 @@ def check_access(user, recording, purpose_code, *, at=None):
         return _refuse("window_closed", until=until)
     if user.has_perm(PLAY):
         return Access(allowed=True, reason="allowed", window=window)
+    if download:
+        return _refuse("download_not_allowed")
     if not window.allows_training_review:
         return _refuse("not_training")
     if not _operator_may_see(user, recording):
         return _refuse("not_yours")
     return Access(allowed=True, reason="allowed", window=window)
+
+
+def start_session(user, recording, purpose_code, *, channel, download=False, request=None):
+    """Check an access and write it to the audit trail, allowed or refused.
+
+    Returns ``(access, event)``: the answer, and the PLAYBACK or DOWNLOAD event that opens
+    the session (None when refused; the refusal is recorded instead).
+    """
+    access = check_access(user, recording, purpose_code, download=download)
+    if not access:
+        refused(recording, purpose_code, access, request=request, channel=channel)
+        return access, None
+    event = audit.record(
+        Action.DOWNLOAD if download else Action.PLAYBACK,
+        recording=recording,
+        purpose=purpose_code,
+        detail={"channel": channel},
+        request=request,
+    )
+    return access, event
+
+
+def refused(recording, purpose_code, access, *, request=None, **detail):
+    """Write a refused access to the audit trail."""
+    audit.record(
+        Action.REFUSED,
+        recording=recording,
+        purpose=purpose_code,
+        detail={"reason": access.reason, **detail},
+        request=request,
+    )
 
 
 def _operator_may_see(user, recording):

@@ -167,9 +167,12 @@ class RecordingAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_hold()
+
     @admin.display(description=_("on hold"), boolean=True)
     def held(self, recording):
-        return recording.is_on_hold
+        return recording.has_active_hold
 
     @admin.display(description=_("tombstone"))
     def tombstone_summary(self, recording):

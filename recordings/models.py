@@ -21,12 +21,20 @@ from contactcenter.models import Call
 from privacy.models import Notice, Purpose
 
 
+def _held():
+    return Exists(LegalHold.objects.active().filter(recording=OuterRef("pk")))
+
+
 class RecordingQuerySet(models.QuerySet):
     def on_hold(self):
-        return self.filter(Exists(LegalHold.objects.active().filter(recording=OuterRef("pk"))))
+        return self.filter(_held())
 
     def not_on_hold(self):
-        return self.exclude(Exists(LegalHold.objects.active().filter(recording=OuterRef("pk"))))
+        return self.exclude(_held())
+
+    def with_hold(self):
+        """Each recording with ``has_active_hold``, in the same query (for lists)."""
+        return self.annotate(has_active_hold=_held())
 
     def due_for_purge(self, at=None):
         """Stored recordings whose every purpose window has closed and that no hold keeps."""
@@ -132,10 +140,6 @@ class Recording(models.Model):
 
     def __str__(self):
         return self.sid
-
-    @property
-    def is_on_hold(self):
-        return self.holds.filter(released_at__isnull=True).exists()
 
 
 class RecordingPurpose(models.Model):

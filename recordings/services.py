@@ -484,7 +484,6 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by
                     "sid",
                     "blob_name",
                     "plaintext_sha256",
-                    "consent_withdrawn_at",
                     "purge_requested",
                 )[:batch_size]
             )
@@ -548,18 +547,26 @@ def forget_without_consent(*, customer=None, operator=None, call=None):
         recordings = recordings.filter(call__operator=operator)
     else:
         return []
-    now = timezone.now()
     affected = [r.pk for r in recordings.iterator() if not may_record(call=r.call)]
     if not affected:
         return []
-    Recording.objects.filter(pk__in=affected).update(
-        consent_withdrawn_at=now, retain_until=now, updated_at=now
-    )
-    RecordingPurpose.objects.filter(recording__in=affected, usable_until__gt=now).update(
-        usable_until=now
+    _close_windows(
+        affected, reason=Tombstone.Reason.CONSENT_WITHDRAWN, consent_withdrawn_at=timezone.now()
     )
     enqueue(PURGE_TASK, recording_ids=affected)
     return affected
+
+
+def _close_windows(ids, *, reason, **marks):
+    """End every purpose window of the recordings ``ids`` now, so that they are due for purge
+    with ``reason`` on their tombstone (a legal hold still keeps one, unusable)."""
+    now = timezone.now()
+    Recording.objects.filter(pk__in=ids).update(
+        retain_until=now, purge_requested=reason, updated_at=now, **marks
+    )
+    RecordingPurpose.objects.filter(recording__in=ids, usable_until__gt=now).update(
+        usable_until=now
+    )
 
 
 PURGE_DETAILS = {
@@ -571,26 +578,16 @@ PURGE_DETAILS = {
 
 
 def _purge_reason(row):
-    if row["purge_requested"]:
-        return row["purge_requested"]
-    if row["consent_withdrawn_at"]:
-        return Tombstone.Reason.CONSENT_WITHDRAWN
-    return Tombstone.Reason.RETENTION
+    return row["purge_requested"] or Tombstone.Reason.RETENTION
 
 
 def purge_on_request(recordings, *, reason=Tombstone.Reason.CUSTOMER_REQUEST, by=None):
     """Close every purpose window of ``recordings`` now and purge them (a customer asked for
     deletion or suspension of use). Held recordings stay, unusable, until their hold is
     released; return ``(purged, held)`` lists of SIDs."""
-    now = timezone.now()
     ids = [recording.pk for recording in recordings if recording.status == Status.STORED]
     with transaction.atomic():
-        Recording.objects.filter(pk__in=ids).update(
-            retain_until=now, purge_requested=reason, updated_at=now
-        )
-        RecordingPurpose.objects.filter(recording__in=ids, usable_until__gt=now).update(
-            usable_until=now
-        )
+        _close_windows(ids, reason=reason)
     purge_due(recording_ids=ids, by=by)
     rows = Recording.objects.filter(pk__in=ids).values_list("sid", "status")
     purged = [sid for sid, status in rows if status == Status.PURGED]

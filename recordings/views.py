@@ -11,11 +11,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from audit.models import AccessEvent
-from audit.services import record
-
 from . import crypto
-from .access import PLAY, check_access
+from .access import check_access, refused, start_session
 from .models import Recording
 from .playback import CHANNELS, AudioSource, ChannelNotAvailable, RangeNotSatisfiable, parse_range
 
@@ -25,18 +22,6 @@ TOKEN_SALT = "recordings.playback"  # noqa: S105 (a signing namespace, not a sec
 # A playback link works this long (a long recording, paused and resumed); every request is
 # checked again against the recording's purposes, so a window that closes stops it at once.
 TOKEN_MAX_AGE = 4 * 60 * 60
-Action = AccessEvent.Action
-
-
-def _refused(request, recording, purpose, reason, message, *, status=403, **detail):
-    record(
-        Action.REFUSED,
-        recording=recording,
-        purpose=purpose,
-        detail={"reason": reason, **detail},
-        request=request,
-    )
-    return JsonResponse({"error": str(message), "reason": reason}, status=status)
 
 
 @require_POST
@@ -54,25 +39,11 @@ def start_playback(request, pk):
             {"error": _("Choose both sides, the customer's side or the operator's side.")},
             status=400,
         )
-    access = check_access(request.user, recording, purpose)
-    if not access:
-        return _refused(request, recording, purpose, access.reason, access.message, channel=channel)
-    if download and not request.user.has_perm(PLAY):
-        return _refused(
-            request,
-            recording,
-            purpose,
-            "download_not_allowed",
-            _("Your role allows listening for training, not downloading."),
-            channel=channel,
-        )
-    event = record(
-        Action.DOWNLOAD if download else Action.PLAYBACK,
-        recording=recording,
-        purpose=purpose,
-        detail={"channel": channel},
-        request=request,
+    access, event = start_session(
+        request.user, recording, purpose, channel=channel, download=download, request=request
     )
+    if not access:
+        return JsonResponse({"error": str(access.message), "reason": access.reason}, status=403)
     token = signing.dumps(
         {
             "r": recording.pk,
@@ -116,15 +87,9 @@ def audio(request, token):
     if grant["u"] != request.user.pk:
         return _plain(_("This playback link was opened by someone else."), 403)
     recording = get_object_or_404(Recording.objects.select_related("call__operator"), pk=grant["r"])
-    access = check_access(request.user, recording, grant["p"])
+    access = check_access(request.user, recording, grant["p"], download=grant["d"])
     if not access:
-        record(
-            Action.REFUSED,
-            recording=recording,
-            purpose=grant["p"],
-            detail={"reason": access.reason, "session": grant["e"]},
-            request=request,
-        )
+        refused(recording, grant["p"], access, request=request, session=grant["e"])
         return _plain(access.message, 403)
     return stream_recording(request, recording, channel=grant["c"], download=grant["d"])
 

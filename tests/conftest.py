@@ -151,6 +151,14 @@ def _recordings_in_tmp(settings, tmp_path):
 
 
 @pytest.fixture
+def notice(db):
+    """A published notice with a quality and a training purpose (modules may define their own)."""
+    from .factories import recording_notice
+
+    return recording_notice()
+
+
+@pytest.fixture
 def supervisor(db):
     return UserFactory(username="supervisor", roles=[SUPERVISOR])
 
@@ -301,6 +309,20 @@ def twilio(settings):
     ) as emulator:
         settings.TWILIO_API_BASE_URL = emulator.url
         yield emulator
+
+
+@pytest.fixture
+def driver(live_server, twilio):
+    """Plays Twilio's part in whole calls against the live server (signed webhooks)."""
+    from twilio_emulator import CallDriver
+
+    return CallDriver(
+        app_url=live_server.url,
+        public_base_url=settings.PUBLIC_BASE_URL,
+        account_sid=settings.TWILIO_ACCOUNT_SID,
+        auth_token=settings.TWILIO_AUTH_TOKEN,
+        emulator_url=twilio.url,
+    )
 
 
 def twilio_post(client, path, params, *, query="", signature=None, token=None):

@@ -94,3 +94,45 @@ def published_notice(*, purposes, effective_from=None, by=None):
     return publish_notice(
         notice=NoticeFactory(purposes=purposes), by=by, effective_from=effective_from
     )
+
+
+def recording_notice():
+    """A published notice announcing quality (30 days) and training (90 days, reviewable)."""
+    return published_notice(
+        purposes=[
+            PurposeFactory(code="quality", name_ja="品質向上", retention_days=30),
+            PurposeFactory(
+                code="training", name_ja="研修", retention_days=90, allows_training_review=True
+            ),
+        ]
+    )
+
+
+def consented_call(operator, **fields):
+    """A call answered by ``operator`` whose caller pressed 1 to consent."""
+    from consent.models import ConsentRecord
+    from consent.services import record_consent
+
+    call = CallFactory(operator=operator, **fields)
+    record_consent(
+        customer=call.customer,
+        call=call,
+        party_role=ConsentRecord.PartyRole.CALLER,
+        decision=ConsentRecord.Decision.GRANTED,
+        method=ConsentRecord.Method.IVR_KEYPRESS,
+        digits="1",
+        recorded_by_system="twilio-ivr",
+    )
+    return call
+
+
+def stored_recording(operator, *, audio):
+    """A consented call's recording of ``audio``, stored encrypted as the pipeline stores it."""
+    from recordings import services
+    from recordings.models import Recording
+
+    call = consented_call(operator)
+    recording = Recording.objects.create(
+        sid="RE" + call.sid[2:], call=call, status=Recording.Status.COMPLETED, channels=2
+    )
+    return services.store_audio(recording, [audio])

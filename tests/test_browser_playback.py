@@ -15,7 +15,7 @@ from recordings.models import RecordingPurpose
 from twilio_emulator.server import synthetic_wav
 
 from .conftest import acknowledged_operator, log_in
-from .factories import PurposeFactory, UserFactory, published_notice
+from .factories import UserFactory, recording_notice
 from .test_playback import stored_recording
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,14 +26,7 @@ PLAYING_TIMEOUT = 8_000  # ms for the audio clock to move once playback has star
 
 @pytest.fixture
 def notice(live_db):
-    return published_notice(
-        purposes=[
-            PurposeFactory(code="quality", name_ja="品質向上", retention_days=30),
-            PurposeFactory(
-                code="training", name_ja="研修", retention_days=90, allows_training_review=True
-            ),
-        ]
-    )
+    return recording_notice()
 
 
 @pytest.fixture

@@ -4,12 +4,10 @@ import io
 import xml.etree.ElementTree as ET
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 
 from consent.models import ConsentRecord
 from contactcenter.models import Call, CallEvent
-from twilio_emulator import CallDriver
 
 from .conftest import acknowledged_operator
 from .factories import PurposeFactory, published_notice
@@ -23,17 +21,6 @@ def center(live_db):
         purposes=[PurposeFactory(code="quality", name_ja="品質向上", name_en="service quality")]
     )
     return acknowledged_operator("op")
-
-
-@pytest.fixture
-def driver(live_server, twilio):
-    return CallDriver(
-        app_url=live_server.url,
-        public_base_url=settings.PUBLIC_BASE_URL,
-        account_sid=settings.TWILIO_ACCOUNT_SID,
-        auth_token=settings.TWILIO_AUTH_TOKEN,
-        emulator_url=twilio.url,
-    )
 
 
 def has_record_attribute(result):

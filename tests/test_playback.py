@@ -14,14 +14,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AccessEvent
-from consent.models import ConsentRecord
-from consent.services import record_consent
 from recordings import services
 from recordings.models import Recording, RecordingPurpose
 from recordings.playback import RangeNotSatisfiable, parse_range, wav_layout
 from twilio_emulator.server import synthetic_wav
 
-from .factories import CallFactory, PurposeFactory, published_notice
+from . import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -30,32 +28,8 @@ SECONDS = 3
 AUDIO = synthetic_wav(SECONDS)  # 8 kHz, 16-bit, two channels: 96,044 bytes
 
 
-@pytest.fixture
-def notice():
-    return published_notice(
-        purposes=[
-            PurposeFactory(code="quality", name_ja="品質向上", retention_days=30),
-            PurposeFactory(
-                code="training", name_ja="研修", retention_days=90, allows_training_review=True
-            ),
-        ]
-    )
-
-
 def stored_recording(operator, *, audio=AUDIO):
-    call = CallFactory(operator=operator)
-    record_consent(
-        customer=call.customer,
-        call=call,
-        party_role=ConsentRecord.PartyRole.CALLER,
-        decision=ConsentRecord.Decision.GRANTED,
-        method=ConsentRecord.Method.IVR_KEYPRESS,
-        digits="1",
-    )
-    recording = Recording.objects.create(
-        sid="RE" + call.sid[2:], call=call, status=Recording.Status.COMPLETED, channels=2
-    )
-    return services.store_audio(recording, [audio])
+    return factories.stored_recording(operator, audio=audio)
 
 
 @pytest.fixture

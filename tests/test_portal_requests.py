@@ -17,7 +17,7 @@ from recordings import services as recordings
 from recordings.models import Recording, Tombstone
 
 from .factories import CustomerFactory, UserFactory
-from .test_playback import AUDIO, notice, stored_recording  # noqa: F401 (fixtures, helpers)
+from .test_playback import AUDIO, stored_recording
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def prove(client, twilio, number=NUMBER):
 
 
 @pytest.fixture
-def mine(notice, operator):  # noqa: F811
+def mine(notice, operator):
     recording = stored_recording(operator)
     customer = recording.call.customer
     customer.phone_number = NUMBER
@@ -51,7 +51,7 @@ def mine(notice, operator):  # noqa: F811
 
 
 @pytest.fixture
-def theirs(notice, operator):  # noqa: F811
+def theirs(notice, operator):
     recording = stored_recording(operator)
     return recording
 

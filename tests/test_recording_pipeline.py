@@ -22,38 +22,12 @@ from recordings.models import LegalHold, OutboxMessage, Recording, RecordingPurp
 from recordings.tasks import FETCH_RETRIES, fetch_recording
 
 from .conftest import twilio_post
-from .factories import CallFactory, PurposeFactory, published_notice
+from .factories import CallFactory, consented_call
 
 pytestmark = pytest.mark.django_db
 
 Status = Recording.Status
 CALLBACK = "/twilio/recordings/status"
-
-
-@pytest.fixture
-def notice():
-    return published_notice(
-        purposes=[
-            PurposeFactory(code="quality", name_ja="品質向上", retention_days=30),
-            PurposeFactory(
-                code="training", name_ja="研修", retention_days=90, allows_training_review=True
-            ),
-        ]
-    )
-
-
-def consented_call(operator, **fields):
-    call = CallFactory(operator=operator, **fields)
-    record_consent(
-        customer=call.customer,
-        call=call,
-        party_role=ConsentRecord.PartyRole.CALLER,
-        decision=ConsentRecord.Decision.GRANTED,
-        method=ConsentRecord.Method.IVR_KEYPRESS,
-        digits="1",
-        recorded_by_system="twilio-ivr",
-    )
-    return call
 
 
 @pytest.fixture

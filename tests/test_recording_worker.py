@@ -24,7 +24,6 @@ from django.utils import timezone
 from contactcenter.models import Call
 from recordings import crypto, services
 from recordings.models import OutboxMessage, Recording
-from twilio_emulator import CallDriver
 
 from .conftest import BASE_DIR, acknowledged_operator, celery_config, project_env, require_service
 from .factories import PurposeFactory, published_notice
@@ -214,17 +213,6 @@ def center(live_db):
         ]
     )
     return acknowledged_operator("op")
-
-
-@pytest.fixture
-def driver(live_server, twilio):
-    return CallDriver(
-        app_url=live_server.url,
-        public_base_url=settings.PUBLIC_BASE_URL,
-        account_sid=settings.TWILIO_ACCOUNT_SID,
-        auth_token=settings.TWILIO_AUTH_TOKEN,
-        emulator_url=twilio.url,
-    )
 
 
 def stored_files():

@@ -13,7 +13,7 @@ from recordings import services
 from recordings.models import RecordingPurpose
 from training.models import Feedback, Score, ScorecardCriterion, TrainingReview
 
-from .test_playback import notice, stored_recording  # noqa: F401 (fixtures and helpers)
+from .test_playback import stored_recording
 
 pytestmark = pytest.mark.django_db
 
@@ -25,12 +25,12 @@ def detail(recording):
 
 
 @pytest.fixture
-def own(notice, operator):  # noqa: F811
+def own(notice, operator):
     return stored_recording(operator)
 
 
 @pytest.fixture
-def others(notice, other_operator):  # noqa: F811
+def others(notice, other_operator):
     return stored_recording(other_operator)
 
 
@@ -41,7 +41,7 @@ def test_an_operator_lists_their_own_calls_and_training_material_only(
     operator,
     other_operator,
     supervisor,
-    notice,  # noqa: F811
+    notice,
 ):
     third = stored_recording(other_operator)
     services.mark_training_material(third, by=supervisor)
@@ -112,6 +112,9 @@ def test_an_operator_writes_and_corrects_a_review(client, own, operator):
     assert review.operator == operator
     assert review.notes == "訂正"
     assert review.self_rating == 4
+    written = AccessEvent.objects.filter(action=AccessEvent.Action.TRAINING_REVIEW)
+    assert [event.detail["written"] for event in written] == ["review", "correction"]
+    assert {event.actor for event in written} == {operator.user}
 
 
 def test_a_bad_rating_is_an_error_and_saves_nothing(client, own, operator):
@@ -147,6 +150,7 @@ def test_a_supervisor_gives_feedback_with_scores_the_operator_then_sees(
 
     feedback = Feedback.objects.get()
     assert feedback.supervisor == supervisor
+    assert AccessEvent.objects.get(action=AccessEvent.Action.TRAINING_REVIEW).actor == supervisor
     assert {(s.criterion_id, s.score) for s in Score.objects.all()} == {
         (criteria[0].pk, 5),
         (criteria[1].pk, 3),
@@ -203,7 +207,7 @@ def test_a_role_without_training_review_is_refused(client, own, compliance_offic
     assert client.get(detail(own)).status_code == 403
 
 
-def test_the_list_searches_and_pages(client, notice, operator):  # noqa: F811
+def test_the_list_searches_and_pages(client, notice, operator):
     for _ in range(25):
         stored_recording(operator)
     client.force_login(operator.user)

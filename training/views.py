@@ -3,7 +3,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -13,8 +12,9 @@ from audit.services import record
 from recordings.access import REVIEW, training_recordings
 from recordings.models import Recording
 
+from . import services
 from .forms import FeedbackForm, ReviewForm
-from .models import Feedback, Score, ScorecardCriterion, TrainingReview
+from .models import ScorecardCriterion, TrainingReview
 
 LOGIN = "admin:login"
 PAGE_SIZE = 20
@@ -94,11 +94,11 @@ def review_detail(request, pk):
     feedback_forms = {}
 
     if request.method == "POST" and "save_review" in request.POST and operator:
-        review_form = ReviewForm(
-            request.POST, instance=own or TrainingReview(recording=recording, operator=operator)
-        )
+        review_form = ReviewForm(request.POST, instance=own)
         if review_form.is_valid():
-            review_form.save()
+            services.save_review(
+                recording=recording, operator=operator, request=request, **review_form.cleaned_data
+            )
             messages.success(request, _("Your review was saved."))
             return redirect("training:review", pk=pk)
     elif request.method == "POST" and "give_feedback" in request.POST and may_give_feedback:
@@ -107,14 +107,13 @@ def review_detail(request, pk):
         )
         form = FeedbackForm(request.POST, criteria=criteria, prefix=f"r{review.pk}")
         if form.is_valid():
-            with transaction.atomic():
-                feedback = Feedback.objects.create(
-                    review=review, supervisor=request.user, comment=form.cleaned_data["comment"]
-                )
-                Score.objects.bulk_create(
-                    Score(feedback=feedback, criterion=criterion, score=score)
-                    for criterion, score in form.scores()
-                )
+            services.give_feedback(
+                review=review,
+                by=request.user,
+                comment=form.cleaned_data["comment"],
+                scores=form.scores(),
+                request=request,
+            )
             messages.success(request, _("Your feedback was saved."))
             return redirect("training:review", pk=pk)
         feedback_forms[review.pk] = form
