@@ -6,7 +6,7 @@ counted here):
 * ``plain``    — the baseline: the same HTTP download (``requests``, ``stream=True``,
   ``iter_content(256 KiB)``) written through the same ``storages["recordings"]`` ``save``,
   with no hashing, no encryption and no read-back;
-* ``ingest``   — the application's ``recordings.services._download_and_store``: download,
+* ``ingest``   — the application's ``recordings.ingest._download_and_store``: download,
   hash, encrypt while streaming, save through ``storages["recordings"]``, then read the
   stored copy back once and verify it (hash of the stored bytes, decryption of every
   segment, hash of the decrypted audio). The read-back (``_verify``) is timed on its own.
@@ -234,24 +234,24 @@ def run_plain(size):
     from django.core.files import File
     from django.core.files.storage import storages
 
-    from contactcenter import twilio_api
-    from recordings import services
+    import twilio_client
+    from recordings import ingest
 
     recording = new_recording(size)
     storage = storages["recordings"]
     with MemorySampler() as memory:
         started = time.perf_counter()
         response = requests.get(
-            twilio_api.recording_media_url(recording.sid),
+            twilio_client.recording_media_url(recording.sid),
             auth=(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN),
             stream=True,
-            timeout=twilio_api.TIMEOUT_SECONDS,
+            timeout=twilio_client.TIMEOUT_SECONDS,
         )
         with response:
             response.raise_for_status()
-            chunks = response.iter_content(services.DOWNLOAD_CHUNK)
+            chunks = response.iter_content(ingest.DOWNLOAD_CHUNK)
             name = blob_name(recording, ".wav")
-            name = storage.save(name, File(services._ReadableStream(chunks), name=name))
+            name = storage.save(name, File(ingest._ReadableStream(chunks), name=name))
         seconds = time.perf_counter() - started
     stored = storage.size(name)
     storage.delete(name)
@@ -264,19 +264,19 @@ def run_ingest(size):
     """The application: ``_download_and_store``, with the read-back timed on its own."""
     from django.core.files.storage import storages
 
-    from recordings import services
+    from recordings import ingest
 
     recording = new_recording(size)
     name = blob_name(recording, ".ccrec")  # chosen by the caller, as ``fetch`` does
-    verify = Timer(services._verify)
-    services._verify = verify
+    verify = Timer(ingest._verify)
+    ingest._verify = verify
     try:
         with MemorySampler() as memory:
             started = time.perf_counter()
-            stored = services._download_and_store(recording, name)
+            stored = ingest._download_and_store(recording, name)
             seconds = time.perf_counter() - started
     finally:
-        services._verify = verify.function
+        ingest._verify = verify.function
     storages["recordings"].delete(stored["blob_name"])
     if stored["plaintext_size"] != size:
         raise RuntimeError(f"ingest stored {stored['plaintext_size']} bytes of {size}")

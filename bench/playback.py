@@ -80,7 +80,7 @@ def set_up(env, seconds, plain_path):
 
     from consent.services import may_record
     from contactcenter.models import Call
-    from recordings import services
+    from recordings import ingest
     from recordings.models import Recording
     from recordings.views import TOKEN_SALT
 
@@ -93,7 +93,7 @@ def set_up(env, seconds, plain_path):
         duration=seconds,
     )
     started = time.perf_counter()
-    services.store_audio(recording, wav_chunks(seconds))
+    ingest.store_audio(recording, wav_chunks(seconds))
     store_seconds = time.perf_counter() - started
     with plain_path.open("wb") as plain:
         for chunk in wav_chunks(seconds):

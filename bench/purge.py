@@ -6,7 +6,7 @@ storage:
 
 * ``plain``  — the baseline: one ``SELECT`` of the due rows' file names, ``os.remove`` of
   every file, one ``DELETE`` of the rows (no key shredding, no tombstones, no hold check);
-* ``purge``  — the application's ``recordings.services.purge_due(batch_size=500)``: batches
+* ``purge``  — the application's ``recordings.retention.purge_due(batch_size=500)``: batches
   claimed with ``SKIP LOCKED``; in each batch's transaction every recording loses its key
   and gets a tombstone and an event in the audit trail; then its file is deleted through
   ``storages["recordings"]`` and its file name cleared.
@@ -231,13 +231,13 @@ class SqlTimer:
 def run_purge(count):
     from django.db import connection
 
-    from recordings import services
+    from recordings import retention
 
     sql_timer = SqlTimer()
     sql_after_files = [0.0]
     progress = []
     started = None
-    original = services._delete_files
+    original = retention._delete_files
 
     def delete_files(rows):
         sql_before = sql_timer.total
@@ -257,14 +257,14 @@ def run_purge(count):
         )
 
     files = Timer(delete_files)
-    services._delete_files = files
+    retention._delete_files = files
     try:
         with connection.execute_wrapper(sql_timer), MemorySampler() as memory:
             started = time.perf_counter()
-            purged = services.purge_due(batch_size=500)
+            purged = retention.purge_due(batch_size=500)
             seconds = time.perf_counter() - started
     finally:
-        services._delete_files = original
+        retention._delete_files = original
     if purged != count:
         raise RuntimeError(f"purge_due purged {purged} recordings of {count}")
     checkpoints = []

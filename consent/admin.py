@@ -1,7 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from contactcenter import admin as core_admin
+from contactcenter.models import Call, Customer, Operator
 
 from .models import ConsentRecord
+from .services import acknowledge_recording, has_opted_out, may_record
 
 LEDGER_FIELDS = [
     "recorded_at",
@@ -77,3 +82,82 @@ class ConsentRecordInline(ReadOnlyLedgerMixin, admin.TabularInline):
     ordering = ["-recorded_at", "-pk"]
     show_change_link = True
     verbose_name_plural = _("consent history")
+
+
+# --- the consent ledger on the core's pages --------------------------------------------------
+# The core's admin knows nothing of consent; these subclasses add the ledger's history and
+# the answers it gives to the operator, customer and call pages.
+
+
+class RecordConsentPermissionMixin:
+    """``@admin.action(permissions=["record_consent"])``: only who may add to the ledger."""
+
+    def has_record_consent_permission(self, request):
+        return request.user.has_perm("consent.add_consentrecord")
+
+
+admin.site.unregister(Operator)
+
+
+@admin.register(Operator)
+class OperatorAdmin(RecordConsentPermissionMixin, core_admin.OperatorAdmin):
+    actions = ["record_acknowledgement"]
+    inlines = [ConsentRecordInline]
+
+    @admin.action(
+        description=_("Record that the operators acknowledged recording (signed agreement)"),
+        permissions=["change", "record_consent"],
+    )
+    def record_acknowledgement(self, request, queryset):
+        for operator in queryset:
+            acknowledge_recording(
+                operator=operator, by=request.user, method=ConsentRecord.Method.CONTRACT
+            )
+        count = queryset.count()
+        self.message_user(
+            request,
+            ngettext(
+                "Recorded the acknowledgement of %(count)d operator.",
+                "Recorded the acknowledgement of %(count)d operators.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
+
+
+admin.site.unregister(Customer)
+
+
+@admin.register(Customer)
+class CustomerAdmin(RecordConsentPermissionMixin, core_admin.CustomerAdmin):
+    readonly_fields = [*core_admin.CustomerAdmin.readonly_fields, "recording_consent"]
+    inlines = [ConsentRecordInline]
+
+    @admin.display(description=_("recording"))
+    def recording_consent(self, customer):
+        if has_opted_out(customer):
+            return _("Opted out: calls are not recorded")
+        return _("Asked at the start of each call")
+
+
+admin.site.unregister(Call)
+
+
+@admin.register(Call)
+class CallAdmin(core_admin.CallAdmin):
+    inlines = [*core_admin.CallAdmin.inlines, ConsentRecordInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "recording_permission"]
+
+    @admin.display(description=_("may be recorded"))
+    def recording_permission(self, call):
+        permission = may_record(call=call)
+        if not permission:
+            return permission.message
+        names = ", ".join(str(announced.purpose) for announced in permission.purposes)
+        return _("Yes, under %(notice)s, for: %(purposes)s") % {
+            "notice": permission.notice,
+            "purposes": names,
+        }

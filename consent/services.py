@@ -17,7 +17,6 @@ from contactcenter.models import Customer, Operator
 from privacy.models import Notice, NoticePurpose, Purpose
 
 from .models import ConsentRecord
-from .signals import consent_taken_back
 
 Decision = ConsentRecord.Decision
 NOT_GIVEN = (Decision.REFUSED, Decision.WITHDRAWN)
@@ -47,6 +46,9 @@ def record_consent(
 
     A grant or refusal is tied to the notice in force at ``at`` unless ``notice`` says which
     one was announced; the announcement text is kept with its SHA-256 as evidence.
+
+    The ledger only records: stopping the use of recordings a refusal or withdrawal no longer
+    covers is the recording pipeline's (``recordings.retention.withdraw_consent`` does both).
     """
     at = at or timezone.now()
     if notice is None and decision != Decision.WITHDRAWN:
@@ -70,10 +72,6 @@ def record_consent(
         )
         if customer is not None and call is None:
             _follow_standing_answer(customer)
-        if decision in NOT_GIVEN:
-            consent_taken_back.send(
-                sender=ConsentRecord, record=record, customer=customer, operator=operator, call=call
-            )
     return record
 
 

@@ -1,13 +1,14 @@
-from django import forms
-from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.template.response import TemplateResponse
-from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+"""The admin of the core: operators, customers and calls, as the core knows them.
 
-from consent.admin import ConsentRecordInline
-from consent.models import ConsentRecord
-from consent.services import acknowledge_recording, has_opted_out, may_record, withdraw_consent
+Domain apps add what they own to these pages by subclassing the admin classes here and
+registering the subclass in their own ``admin.py`` (the consent ledger adds its history and
+the acknowledgement action, the recording pipeline the withdrawal of consent): the core
+imports no domain app.
+"""
+
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from .models import Call, CallEvent, Customer, Operator
 from .phones import format_phone_number, parse_phone_number
@@ -50,39 +51,6 @@ class OperatorAdmin(OwnOperatorDataMixin, admin.ModelAdmin):
     list_select_related = ["user"]
     readonly_fields = ["recording_acknowledged_at", "created_at", "updated_at"]
     raw_id_fields = ["user"]
-    actions = ["record_acknowledgement"]
-    inlines = [ConsentRecordInline]
-
-    @admin.action(
-        description=_("Record that the operators acknowledged recording (signed agreement)"),
-        permissions=["change"],
-    )
-    def record_acknowledgement(self, request, queryset):
-        if not request.user.has_perm("consent.add_consentrecord"):
-            raise PermissionDenied
-        for operator in queryset:
-            acknowledge_recording(
-                operator=operator, by=request.user, method=ConsentRecord.Method.CONTRACT
-            )
-        count = queryset.count()
-        self.message_user(
-            request,
-            ngettext(
-                "Recorded the acknowledgement of %(count)d operator.",
-                "Recorded the acknowledgement of %(count)d operators.",
-                count,
-            )
-            % {"count": count},
-            messages.SUCCESS,
-        )
-
-
-class WithdrawalForm(forms.Form):
-    note = forms.CharField(
-        label=_("How the request was received"),
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_("For example: by phone to the customer desk on 24 Nov, confirmed by callback."),
-    )
 
 
 @admin.register(Customer)
@@ -90,52 +58,8 @@ class CustomerAdmin(admin.ModelAdmin):
     list_display = ["__str__", "caller_id_status", "name", "created_at"]
     list_filter = ["caller_id_status"]
     search_fields = ["phone_number", "name"]
-    readonly_fields = ["created_at", "recording_consent"]
+    readonly_fields = ["created_at"]
     show_full_result_count = False
-    inlines = [ConsentRecordInline]
-    actions = ["record_withdrawal"]
-
-    @admin.display(description=_("recording"))
-    def recording_consent(self, customer):
-        if has_opted_out(customer):
-            return _("Opted out: calls are not recorded")
-        return _("Asked at the start of each call")
-
-    @admin.action(description=_("Record withdrawal of consent to recording…"))
-    def record_withdrawal(self, request, queryset):
-        """Confirmation page first; the withdrawal is written only when it is submitted."""
-        if not request.user.has_perm("consent.add_consentrecord"):
-            raise PermissionDenied
-        form = WithdrawalForm(request.POST if "confirm" in request.POST else None)
-        if form.is_valid():
-            for customer in queryset:
-                withdraw_consent(customer=customer, by=request.user, note=form.cleaned_data["note"])
-            count = queryset.count()
-            self.message_user(
-                request,
-                ngettext(
-                    "Recorded the withdrawal of %(count)d customer. Their calls will not be "
-                    "recorded and their recordings are no longer usable.",
-                    "Recorded the withdrawal of %(count)d customers. Their calls will not be "
-                    "recorded and their recordings are no longer usable.",
-                    count,
-                )
-                % {"count": count},
-                messages.SUCCESS,
-            )
-            return None
-        return TemplateResponse(
-            request,
-            "admin/contactcenter/customer/withdrawal_confirmation.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": _("Record withdrawal of consent"),
-                "customers": queryset,
-                "form": form,
-                "opts": self.opts,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            },
-        )
 
     def get_search_results(self, request, queryset, search_term):
         """Find a customer by the number however it is typed: 03-1234-5678 or +81312345678."""
@@ -205,21 +129,7 @@ class CallAdmin(OwnOperatorDataMixin, admin.ModelAdmin):
         "updated_at",
     ]
 
-    inlines = [CallEventInline, ConsentRecordInline]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [*self.readonly_fields, "recording_permission"]
-
-    @admin.display(description=_("may be recorded"))
-    def recording_permission(self, call):
-        permission = may_record(call=call)
-        if not permission:
-            return permission.message
-        names = ", ".join(str(announced.purpose) for announced in permission.purposes)
-        return _("Yes, under %(notice)s, for: %(purposes)s") % {
-            "notice": permission.notice,
-            "purposes": names,
-        }
+    inlines = [CallEventInline]
 
     @admin.display(description=_("caller"), ordering="from_number")
     def caller(self, call):

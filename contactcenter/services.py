@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from . import twilio_api
+import twilio_client
+
 from .models import Call, CallEvent
 
 CONTROL_ANY_RECORDING = "contactcenter.control_any_recording"
@@ -99,8 +100,8 @@ def control_recording(*, call, action, by):
             status=409,
         )
     try:
-        twilio_api.update_recording(call_sid=call.sid, status=step.twilio_status)
-    except twilio_api.TwilioError as error:
+        twilio_client.update_recording(call_sid=call.sid, status=step.twilio_status)
+    except twilio_client.TwilioError as error:
         CallEvent.objects.create(
             call=call,
             kind=CallEvent.Kind.RECORDING_CONTROL_FAILED,

@@ -215,6 +215,8 @@ INSTALLED_APPS = [
     "audit",
     "training",
     "portal",
+    "telephony",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from . import views, webhooks
+from . import views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="privacy:notice-current", permanent=False)),
@@ -15,9 +15,6 @@ urlpatterns = [
     path("api/", include("contactcenter.api_urls")),
     path("recordings/", include("recordings.urls")),
     path("operator/training/", include("training.urls")),
-    path("twilio/voice/incoming", webhooks.incoming, name="twilio-voice-incoming"),
-    path("twilio/voice/consent", webhooks.consent, name="twilio-voice-consent"),
-    path("twilio/voice/status", webhooks.call_status, name="twilio-voice-status"),
-    path("twilio/recordings/status", webhooks.recording_status, name="twilio-recordings-status"),
+    path("twilio/", include("telephony.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -24,14 +24,13 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+import twilio_client
 from audit import services as audit
 from audit.models import AccessEvent
 from consent.models import ConsentRecord
-from consent.services import withdraw_consent
-from contactcenter import twilio_api
 from contactcenter.models import Call, Customer
 from contactcenter.roles import COMPLIANCE, SUPERVISOR
-from recordings import services as recordings
+from recordings import retention
 from recordings.models import Recording
 
 from .models import CustomerRequest, ListeningLink
@@ -202,7 +201,7 @@ def _fulfil(customer_request, *, by):
                 "sms": sms,
             }
         if kind in (Kind.DELETE, Kind.SUSPEND):
-            purged, held = recordings.purge_on_request(_stored_recordings(customer_request), by=by)
+            purged, held = retention.purge_on_request(_stored_recordings(customer_request), by=by)
             sms = _("Your request %(reference)s: the recordings were deleted.") % {
                 "reference": customer_request.reference
             }
@@ -220,7 +219,7 @@ def _fulfil(customer_request, *, by):
         customer = customer_request.customer or Customer.objects.create(
             phone_number=customer_request.phone_number
         )
-        withdraw_consent(
+        retention.withdraw_consent(
             customer=customer,
             by=by,
             method=ConsentRecord.Method.STAFF_ENTRY,
@@ -267,8 +266,8 @@ def refuse(customer_request, *, by, ground, reason, http_request=None):
 
 def _tell_customer(customer_request, text):
     try:
-        twilio_api.send_sms(to=customer_request.phone_number, body=str(text))
-    except twilio_api.TwilioError as error:
+        twilio_client.send_sms(to=customer_request.phone_number, body=str(text))
+    except twilio_client.TwilioError as error:
         logger.warning("SMS for request %s not sent: %s", customer_request.reference, error)
 
 
@@ -320,8 +319,8 @@ def call_to_play(link, audio_url):
     response.play(audio_url)
     response.say("以上です。ご利用ありがとうございました。", language="ja-JP")
     try:
-        return twilio_api.place_call(to=link.request.phone_number, twiml=str(response))
-    except twilio_api.TwilioError as error:
+        return twilio_client.place_call(to=link.request.phone_number, twiml=str(response))
+    except twilio_client.TwilioError as error:
         logger.warning("Listening call for %s not placed: %s", link.request.reference, error)
         raise RequestError(
             _("We could not call you just now. Try again in a few minutes.")

@@ -27,7 +27,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from contactcenter import twilio_api
+import twilio_client
 
 from .models import PhoneVerification
 
@@ -106,12 +106,12 @@ def send_code(*, phone_number, channel, ip=None):
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     try:
         if verification.via_twilio_verify:
-            twilio_api.start_verification(to=phone_number, channel=channel)
+            twilio_client.start_verification(to=phone_number, channel=channel)
         elif channel == Channel.SMS:
-            twilio_api.send_sms(to=phone_number, body=sms_text(code))
+            twilio_client.send_sms(to=phone_number, body=sms_text(code))
         else:
-            twilio_api.place_call(to=phone_number, twiml=voice_twiml(code))
-    except twilio_api.TwilioError as error:
+            twilio_client.place_call(to=phone_number, twiml=voice_twiml(code))
+    except twilio_client.TwilioError as error:
         logger.warning("Portal code to %s not sent: %s", phone_number, error)
         raise ProofError(
             _("The code could not be sent. Check the number, or try again in a few minutes."),
@@ -176,8 +176,8 @@ def check_code(*, phone_number, code, ip=None):
             accepted = False
         elif verification.via_twilio_verify:
             try:
-                accepted = twilio_api.check_verification(to=phone_number, code=code)
-            except twilio_api.TwilioError:
+                accepted = twilio_client.check_verification(to=phone_number, code=code)
+            except twilio_client.TwilioError:
                 return Outcome(False, _("The code could not be checked. Try again in a moment."))
         else:
             accepted = hmac.compare_digest(verification.code_hash, _code_hash(phone_number, code))

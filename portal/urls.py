@@ -5,6 +5,7 @@ from . import views
 app_name = "portal"
 
 urlpatterns = [
+    path("", views.start, name="start"),
     path("verify/", views.verify, name="verify"),
     path("mine/", views.mine, name="mine"),
     path("leave/", views.leave, name="leave"),

@@ -64,7 +64,7 @@ def start(request):
             return redirect("portal:verify")
     return render(
         request,
-        "privacy/requests.html",
+        "portal/start.html",
         {
             "notice": Notice.objects.in_force(),
             "form": form,
@@ -80,7 +80,7 @@ def start(request):
 def verify(request):
     pending = request.session.get(PENDING)
     if not pending:
-        return redirect("privacy:requests")
+        return redirect("portal:start")
     form = CodeForm(request.POST or None)
     error = None
     if request.method == "POST" and form.is_valid():
@@ -115,7 +115,7 @@ def mine(request):
     """The proven number's calls (date, time, length, whether recorded), and the request."""
     number = proven_number(request)
     if number is None:
-        return redirect("privacy:requests")
+        return redirect("portal:start")
     calls = list(
         Call.objects.filter(customer__phone_number=number)
         .prefetch_related("recordings")
@@ -161,7 +161,7 @@ def sent(request):
     reference = request.session.get("portal_last_request")
     made = CustomerRequest.objects.filter(phone_number=number, reference=reference).first()
     if number is None or made is None:
-        return redirect("privacy:requests")
+        return redirect("portal:start")
     return render(request, "portal/sent.html", {"made": made})
 
 
@@ -267,4 +267,4 @@ def listen_audio(request, token):
 def leave(request):
     request.session.pop(PROVEN, None)
     request.session.pop(PENDING, None)
-    return redirect("privacy:requests")
+    return redirect("portal:start")

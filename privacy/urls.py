@@ -1,7 +1,5 @@
 from django.urls import path
 
-from portal import views as portal_views
-
 from . import views
 
 app_name = "privacy"
@@ -11,5 +9,4 @@ urlpatterns = [
     path("privacy/notices/", views.notice_list, name="notice-list"),
     path("privacy/notices/<int:version>/", views.notice_detail, name="notice-detail"),
     path("privacy/notices/<int:version>.json", views.notice_json, name="notice-json"),
-    path("requests/", portal_views.start, name="requests"),
 ]

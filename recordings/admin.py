@@ -7,7 +7,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import services
+from consent.admin import CustomerAdmin as ConsentCustomerAdmin
+from contactcenter.models import Customer
+
+from . import ingest, retention
 from .models import LegalHold, OutboxMessage, Recording, RecordingPurpose, Tombstone
 
 
@@ -104,8 +107,6 @@ class RecordingAdmin(admin.ModelAdmin):
         "retry_fetch",
         "place_hold",
         "release_holds",
-        "mark_training_material",
-        "unmark_training_material",
     ]
     fieldsets = [
         (
@@ -186,56 +187,13 @@ class RecordingAdmin(admin.ModelAdmin):
     def retry_fetch(self, request, queryset):
         if not request.user.has_perm("recordings.change_recording"):
             raise PermissionDenied
-        queued = sum(services.retry_fetch(recording) for recording in queryset)
+        queued = sum(ingest.retry_fetch(recording) for recording in queryset)
         skipped = queryset.count() - queued
         self.message_user(
             request,
             _("Queued %(queued)d fetch(es); %(skipped)d skipped (only 取得失敗 can be retried).")
             % {"queued": queued, "skipped": skipped},
             messages.SUCCESS if queued else messages.WARNING,
-        )
-
-    @admin.action(description=_("Mark as training material"))
-    def mark_training_material(self, request, queryset):
-        if not request.user.has_perm("recordings.play_recording"):
-            raise PermissionDenied
-        marked = 0
-        for recording in queryset:
-            try:
-                marked += services.mark_training_material(
-                    recording, by=request.user, request=request
-                )
-            except services.NotOpenForTraining as error:
-                self.message_user(request, str(error), messages.WARNING)
-        if marked:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d recording is now open to every operator for training review.",
-                    "%(count)d recordings are now open to every operator for training review.",
-                    marked,
-                )
-                % {"count": marked},
-                messages.SUCCESS,
-            )
-
-    @admin.action(description=_("Remove from training material"))
-    def unmark_training_material(self, request, queryset):
-        if not request.user.has_perm("recordings.play_recording"):
-            raise PermissionDenied
-        removed = sum(
-            services.unmark_training_material(recording, by=request.user, request=request)
-            for recording in queryset
-        )
-        self.message_user(
-            request,
-            ngettext(
-                "%(count)d recording is no longer training material.",
-                "%(count)d recordings are no longer training material.",
-                removed,
-            )
-            % {"count": removed},
-            messages.SUCCESS,
         )
 
     @admin.action(description=_("Place a legal hold…"))
@@ -249,7 +207,7 @@ class RecordingAdmin(admin.ModelAdmin):
                 "A held recording is never purged, even after every purpose window has "
                 "closed, until the hold is released."
             ),
-            apply=lambda recording, reason: services.place_hold(
+            apply=lambda recording, reason: retention.place_hold(
                 recording, reason=reason, by=request.user, request=request
             ),
             done=lambda count: ngettext(
@@ -263,7 +221,7 @@ class RecordingAdmin(admin.ModelAdmin):
     def release_holds(self, request, queryset):
         def release(recording, reason):
             for hold in LegalHold.objects.active().filter(recording=recording):
-                services.release_hold(hold, reason=reason, by=request.user, request=request)
+                retention.release_hold(hold, reason=reason, by=request.user, request=request)
 
         return self._with_reason(
             request,
@@ -341,3 +299,59 @@ class OutboxMessageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class WithdrawalForm(forms.Form):
+    note = forms.CharField(
+        label=_("How the request was received"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("For example: by phone to the customer desk on 24 Nov, confirmed by callback."),
+    )
+
+
+admin.site.unregister(Customer)
+
+
+@admin.register(Customer)
+class CustomerAdmin(ConsentCustomerAdmin):
+    """The customer page with the withdrawal of consent, which the pipeline follows at once."""
+
+    actions = ["record_withdrawal"]
+
+    @admin.action(
+        description=_("Record withdrawal of consent to recording…"), permissions=["record_consent"]
+    )
+    def record_withdrawal(self, request, queryset):
+        """Confirmation page first; the withdrawal is written only when it is submitted."""
+        form = WithdrawalForm(request.POST if "confirm" in request.POST else None)
+        if form.is_valid():
+            for customer in queryset:
+                retention.withdraw_consent(
+                    customer=customer, by=request.user, note=form.cleaned_data["note"]
+                )
+            count = queryset.count()
+            self.message_user(
+                request,
+                ngettext(
+                    "Recorded the withdrawal of %(count)d customer. Their calls will not be "
+                    "recorded and their recordings are no longer usable.",
+                    "Recorded the withdrawal of %(count)d customers. Their calls will not be "
+                    "recorded and their recordings are no longer usable.",
+                    count,
+                )
+                % {"count": count},
+                messages.SUCCESS,
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/contactcenter/customer/withdrawal_confirmation.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Record withdrawal of consent"),
+                "customers": queryset,
+                "form": form,
+                "opts": self.opts,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )

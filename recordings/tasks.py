@@ -6,7 +6,7 @@ import random
 
 from celery import shared_task
 
-from . import outbox, services
+from . import ingest, outbox, retention
 
 logger = logging.getLogger(__name__)
 
@@ -24,13 +24,13 @@ def backoff(retries):
 def fetch_recording(self, recording_id):
     """Fetch one recording from Twilio, encrypt and store it; retried on network errors."""
     try:
-        services.fetch(recording_id)
-    except services.FetchError as error:
-        services.note_fetch_error(recording_id, error)
+        ingest.fetch(recording_id)
+    except ingest.FetchError as error:
+        ingest.note_fetch_error(recording_id, error)
         if error.retryable and self.request.retries < self.max_retries:
             raise self.retry(exc=error, countdown=backoff(self.request.retries)) from error
         logger.error("Giving up fetching recording %s: %s", recording_id, error)
-        services.mark_fetch_failed(recording_id, error)
+        ingest.mark_fetch_failed(recording_id, error)
 
 
 @shared_task
@@ -43,10 +43,10 @@ def relay_outbox():
 def purge_recordings(recording_ids=None):
     """Purge recordings past retention and not held (beat runs it every hour; a withdrawal
     of consent queues it for the recordings it covered)."""
-    return services.purge_due(recording_ids=recording_ids)
+    return retention.purge_due(recording_ids=recording_ids)
 
 
 @shared_task
 def requeue_stalled_fetches():
     """Queue again the fetches whose task was lost (beat runs it every 15 minutes)."""
-    return services.requeue_stalled_fetches()
+    return ingest.requeue_stalled_fetches()

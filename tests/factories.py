@@ -128,11 +128,11 @@ def consented_call(operator, **fields):
 
 def stored_recording(operator, *, audio):
     """A consented call's recording of ``audio``, stored encrypted as the pipeline stores it."""
-    from recordings import services
+    from recordings import ingest
     from recordings.models import Recording
 
     call = consented_call(operator)
     recording = Recording.objects.create(
         sid="RE" + call.sid[2:], call=call, status=Recording.Status.COMPLETED, channels=2
     )
-    return services.store_audio(recording, [audio])
+    return ingest.store_audio(recording, [audio])

@@ -14,9 +14,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AccessEvent
-from recordings import services
+from recordings import retention
 from recordings.models import Recording, RecordingPurpose
 from recordings.playback import RangeNotSatisfiable, parse_range, wav_layout
+from training import services as training_services
 from twilio_emulator.server import synthetic_wav
 
 from . import factories
@@ -63,7 +64,7 @@ def purge(recording):
     Recording.objects.filter(pk=recording.pk).update(
         retain_until=timezone.now() - timedelta(days=1)
     )
-    services.purge_due()
+    retention.purge_due()
 
 
 # --- the permission matrix --------------------------------------------------------------------
@@ -116,7 +117,7 @@ def test_the_permission_matrix(
     elif change == "purge":
         purge(recording)
     elif change == "mark":
-        services.mark_training_material(recording, by=supervisor)
+        training_services.mark_training_material(recording, by=supervisor)
     client.force_login(users[who])
 
     response = start(client, recording, purpose)
@@ -417,8 +418,8 @@ def test_a_purged_recording_page_says_it_cannot_be_played(client, recording, sup
 def test_marking_as_training_material_needs_an_open_training_window(client, recording, supervisor):
     close_window(recording, "training")
 
-    with pytest.raises(services.NotOpenForTraining):
-        services.mark_training_material(recording, by=supervisor)
+    with pytest.raises(training_services.NotOpenForTraining):
+        training_services.mark_training_material(recording, by=supervisor)
     assert Recording.objects.get().training_material_at is None
 
 

@@ -16,7 +16,7 @@ from .factories import CallFactory, CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
-START = reverse("privacy:requests")
+START = reverse("portal:start")
 VERIFY = reverse("portal:verify")
 MINE = reverse("portal:mine")
 KNOWN = "+819011112222"

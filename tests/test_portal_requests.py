@@ -13,7 +13,7 @@ from django.utils import timezone
 from audit.models import AccessEvent
 from consent.models import ConsentRecord
 from portal.models import CustomerRequest, ListeningLink
-from recordings import services as recordings
+from recordings import retention
 from recordings.models import Recording, Tombstone
 
 from .factories import CustomerFactory, UserFactory
@@ -36,7 +36,7 @@ def _fresh_limits(twilio, settings):
 
 
 def prove(client, twilio, number=NUMBER):
-    client.post(reverse("privacy:requests"), {"phone_number": number, "channel": "sms"})
+    client.post(reverse("portal:start"), {"phone_number": number, "channel": "sms"})
     code = re.search(r"\b(\d{6})\b", twilio.state.messages[-1]["body"]).group(1)
     assert client.post(reverse("portal:verify"), {"code": code})["Location"] == MINE
 
@@ -127,7 +127,7 @@ class TestMakingARequest:
     def test_without_the_proof_nothing_can_be_asked(self, client, mine):
         response = ask(client, "hear", [mine.call])
 
-        assert response["Location"] == reverse("privacy:requests")
+        assert response["Location"] == reverse("portal:start")
         assert not CustomerRequest.objects.exists()
 
 
@@ -225,7 +225,7 @@ class TestTheQueue:
     def test_a_held_recording_is_kept_and_the_customer_is_told_why(
         self, client, twilio, mine, supervisor
     ):
-        recordings.place_hold(mine, reason="係争中", by=supervisor)
+        retention.place_hold(mine, reason="係争中", by=supervisor)
         made = made_request("delete", mine)
 
         decide(client, supervisor, made, "approve")
@@ -313,7 +313,7 @@ class TestListening:
         assert "期限" in client.get(path).content.decode()
         ListeningLink.objects.update(expires_at=timezone.now() + timedelta(hours=1))
         Recording.objects.filter(pk=mine.pk).update(retain_until=timezone.now())
-        recordings.purge_due()
+        retention.purge_due()
         assert client.get(path).status_code == 403
 
 

@@ -44,7 +44,7 @@ def test_the_notice_in_force_is_shown_in_japanese_without_login(client, v1):
     assert "品質向上" in page and "研修" in page
     assert "通話日から1年間" in page and "通話日から90日間" in page
     assert "Twilio" in page
-    assert reverse("privacy:requests") in page
+    assert reverse("portal:start") in page
     assert v1.contact_ja in page
     assert "適用中" in page
 
@@ -136,7 +136,7 @@ def test_the_json_version_has_both_languages_and_the_announced_days(client, purp
 
 
 def test_the_requests_page_explains_each_request(client, v1):
-    page = client.get(reverse("privacy:requests")).text
+    page = client.get(reverse("portal:start")).text
     for phrase in ("録音を聞く", "写しを受け取る", "削除", "利用を停止", "同意を撤回"):
         assert phrase in page
     assert v1.contact_ja in page

@@ -17,7 +17,7 @@ from django.utils import timezone
 from consent.models import ConsentRecord
 from consent.services import record_consent, withdraw_consent
 from contactcenter.models import Call
-from recordings import crypto, services
+from recordings import crypto, ingest, retention
 from recordings.models import LegalHold, OutboxMessage, Recording, RecordingPurpose, Tombstone
 from recordings.tasks import FETCH_RETRIES, fetch_recording
 
@@ -94,7 +94,7 @@ def decrypted(recording):
 
 
 def fetch_messages():
-    return OutboxMessage.objects.filter(task=services.FETCH_TASK)
+    return OutboxMessage.objects.filter(task=ingest.FETCH_TASK)
 
 
 # --- the recording status callback ---------------------------------------------------------
@@ -148,7 +148,7 @@ class TestRecordingCallback:
 
     def test_a_callback_after_storage_changes_nothing(self, client, twilio, call):
         recording = completed(client, twilio, call)
-        services.fetch(recording.pk)
+        ingest.fetch(recording.pk)
 
         callback(client, call, {**at_twilio(twilio, call), "sid": recording.sid})
 
@@ -266,7 +266,7 @@ class TestFetch:
         recording = completed(client, twilio, call)
         audio = media(twilio, recording)
 
-        services.fetch(recording.pk)
+        ingest.fetch(recording.pk)
         recording.refresh_from_db()
 
         assert recording.status == Status.STORED
@@ -288,7 +288,7 @@ class TestFetch:
     def test_it_keeps_the_purposes_the_consent_answered_for(self, client, twilio, call):
         recording = completed(client, twilio, call)
 
-        services.fetch(recording.pk)
+        ingest.fetch(recording.pk)
         recording.refresh_from_db()
 
         windows = {
@@ -305,8 +305,8 @@ class TestFetch:
     def test_running_it_twice_stores_once(self, client, twilio, call, settings):
         recording = completed(client, twilio, call)
 
-        services.fetch(recording.pk)
-        services.fetch(recording.pk)
+        ingest.fetch(recording.pk)
+        ingest.fetch(recording.pk)
 
         assert twilio_copy(twilio, recording)["media_requests"] == 1
         assert len(stored_files(settings)) == 1
@@ -319,7 +319,7 @@ class TestFetch:
             partial_blob_name="2026/11/being-written.ccrec",
         )
 
-        services.fetch(recording.pk)
+        ingest.fetch(recording.pk)
 
         assert twilio_copy(twilio, recording).get("media_requests", 0) == 0
         assert Recording.objects.get(pk=recording.pk).status == Status.COMPLETED
@@ -328,12 +328,12 @@ class TestFetch:
         recording = completed(client, twilio, call)
         leftover = storages["recordings"].save("2026/11/killed.ccrec", ContentFile(b"CCREC..."))
         Recording.objects.filter(pk=recording.pk).update(
-            fetch_started_at=timezone.now() - services.FETCH_LEASE - timedelta(seconds=1),
+            fetch_started_at=timezone.now() - ingest.FETCH_LEASE - timedelta(seconds=1),
             partial_blob_name=leftover,
             fetch_attempts=1,
         )
 
-        services.fetch(recording.pk)
+        ingest.fetch(recording.pk)
         recording.refresh_from_db()
 
         assert recording.status == Status.STORED
@@ -346,8 +346,8 @@ class TestFetch:
     ):
         recording = completed(client, twilio, call, cut_after=5000)
 
-        with pytest.raises(services.FetchError) as raised:
-            services.fetch(recording.pk)
+        with pytest.raises(ingest.FetchError) as raised:
+            ingest.fetch(recording.pk)
 
         assert raised.value.retryable
         recording.refresh_from_db()
@@ -428,10 +428,10 @@ class TestFetch:
     def test_a_lost_fetch_task_is_queued_again(self, client, twilio, call):
         recording = completed(client, twilio, call)
         OutboxMessage.objects.update(published_at=timezone.now())  # handed to a broker that lost it
-        later = timezone.now() + services.STALLED_AFTER + timedelta(minutes=1)
+        later = timezone.now() + ingest.STALLED_AFTER + timedelta(minutes=1)
 
-        assert services.requeue_stalled_fetches(now=timezone.now()) == 0
-        assert services.requeue_stalled_fetches(now=later) == 1
+        assert ingest.requeue_stalled_fetches(now=timezone.now()) == 0
+        assert ingest.requeue_stalled_fetches(now=later) == 1
 
         assert fetch_messages().filter(published_at__isnull=True).count() == 1
         assert fetch_messages().last().kwargs == {"recording_id": recording.pk}
@@ -443,7 +443,7 @@ class TestFetch:
         for _ in range(3):
             recording = completed(client, twilio, consented_call(operator))
             audio.append(media(twilio, recording))
-            services.fetch(recording.pk)
+            ingest.fetch(recording.pk)
 
         files = stored_files(settings)
         assert len(files) == 3
@@ -509,7 +509,7 @@ class TestConsentGate:
         recording = completed(client, twilio, call)
         change(call)
 
-        services.fetch(recording.pk)
+        ingest.fetch(recording.pk)
         recording.refresh_from_db()
 
         assert recording.status == Status.REFUSED
@@ -535,7 +535,7 @@ class TestConsentGate:
         call = consented_call(operator)
         recording = completed(client, twilio, call)
 
-        services.fetch(recording.pk)
+        ingest.fetch(recording.pk)
 
         assert Recording.objects.get(pk=recording.pk).status == Status.REFUSED
         assert twilio_copy(twilio, recording).get("media_requests", 0) == 0
@@ -547,7 +547,7 @@ class TestConsentGate:
 @pytest.fixture
 def stored(client, twilio, call):
     recording = completed(client, twilio, call)
-    return services.fetch(recording.pk)
+    return ingest.fetch(recording.pk)
 
 
 def past_retention(recording):
@@ -559,11 +559,11 @@ def past_retention(recording):
 class TestPurge:
     def test_only_what_is_due_is_purged(self, client, twilio, operator, notice, settings):
         due, kept = (
-            services.fetch(completed(client, twilio, consented_call(operator)).pk) for _ in range(2)
+            ingest.fetch(completed(client, twilio, consented_call(operator)).pk) for _ in range(2)
         )
         past_retention(due)
 
-        assert services.purge_due() == 1
+        assert retention.purge_due() == 1
 
         due.refresh_from_db()
         kept.refresh_from_db()
@@ -581,8 +581,8 @@ class TestPurge:
     def test_purging_again_does_nothing(self, stored):
         past_retention(stored)
 
-        assert services.purge_due() == 1
-        assert services.purge_due() == 0
+        assert retention.purge_due() == 1
+        assert retention.purge_due() == 0
         assert Tombstone.objects.count() == 1
 
     def test_a_dry_run_counts_and_changes_nothing(self, stored, settings):
@@ -603,7 +603,7 @@ class TestPurge:
         backup = storages["recordings"].open(stored.blob_name).read()
         past_retention(stored)
 
-        services.purge_due()
+        retention.purge_due()
 
         assert Recording.objects.get().wrapped_key is None
         # Nothing is left that could open the backup: a fresh key fails, as any would.
@@ -612,12 +612,12 @@ class TestPurge:
 
     def test_a_held_recording_is_never_purged_and_release_purges_it(self, stored, supervisor):
         past_retention(stored)
-        hold = services.place_hold(stored, reason="係争中 (事件番号 2026-17)", by=supervisor)
+        hold = retention.place_hold(stored, reason="係争中 (事件番号 2026-17)", by=supervisor)
 
-        assert services.purge_due() == 0
+        assert retention.purge_due() == 0
         assert Recording.objects.get().status == Status.STORED
 
-        services.release_hold(hold, reason="和解成立", by=supervisor)
+        retention.release_hold(hold, reason="和解成立", by=supervisor)
 
         stored.refresh_from_db()
         assert stored.status == Status.PURGED
@@ -628,23 +628,23 @@ class TestPurge:
 
     def test_one_of_two_holds_released_keeps_it(self, stored, supervisor, compliance_officer):
         past_retention(stored)
-        first = services.place_hold(stored, reason="A", by=supervisor)
-        services.place_hold(stored, reason="B", by=compliance_officer)
+        first = retention.place_hold(stored, reason="A", by=supervisor)
+        retention.place_hold(stored, reason="B", by=compliance_officer)
 
-        services.release_hold(first, reason="A ended", by=supervisor)
+        retention.release_hold(first, reason="A ended", by=supervisor)
 
         assert Recording.objects.get().status == Status.STORED
 
     def test_a_release_before_retention_ends_keeps_the_recording(self, stored, supervisor):
-        hold = services.place_hold(stored, reason="A", by=supervisor)
+        hold = retention.place_hold(stored, reason="A", by=supervisor)
 
-        services.release_hold(hold, reason="done", by=supervisor)
+        retention.release_hold(hold, reason="done", by=supervisor)
 
         assert Recording.objects.get().status == Status.STORED
 
     def test_holds_need_a_reason(self, stored, supervisor):
         with pytest.raises(ValueError, match="理由"):
-            services.place_hold(stored, reason="  ", by=supervisor)
+            retention.place_hold(stored, reason="  ", by=supervisor)
         assert not LegalHold.objects.exists()
 
     def test_twilio_deletions_that_failed_are_retried_until_confirmed(
@@ -652,24 +652,24 @@ class TestPurge:
     ):
         recording = completed(client, twilio, call)
         twilio_url = settings.TWILIO_API_BASE_URL
-        original = services.delete_twilio_copy
+        original = ingest.delete_twilio_copy
         # Twilio cannot be reached at the moment of deletion (the fetch itself went through).
-        services.fetch(recording.pk)
+        ingest.fetch(recording.pk)
         Recording.objects.filter(pk=recording.pk).update(twilio_deleted_at=None)
         twilio_copy(twilio, recording)["deleted"] = False
         settings.TWILIO_API_BASE_URL = "http://127.0.0.1:1"
 
-        services.purge_due()
+        retention.purge_due()
 
         assert Recording.objects.get().twilio_deleted_at is None
         assert "Twilio deletion" in Recording.objects.get().last_error
         settings.TWILIO_API_BASE_URL = twilio_url
 
-        services.purge_due()
+        retention.purge_due()
 
         assert Recording.objects.get().twilio_deleted_at is not None
         assert twilio_copy(twilio, recording)["deleted"] is True
-        assert services.delete_twilio_copy is original
+        assert ingest.delete_twilio_copy is original
 
     def test_two_purges_at_once_never_take_the_same_recording(self, stored):
         """Rows are claimed with SKIP LOCKED: a claimed row is not seen by the second run."""
@@ -678,8 +678,8 @@ class TestPurge:
             Recording.objects.due_for_purge().select_for_update(skip_locked=True).values("pk")
         )
         assert claimed == [{"pk": stored.pk}]
-        assert services.purge_due() == 1
-        assert services.purge_due() == 0
+        assert retention.purge_due() == 1
+        assert retention.purge_due() == 0
 
 
 # --- consent taken back after storage ---------------------------------------------------------
@@ -690,11 +690,11 @@ class TestConsentWithdrawnAfterStorage:
         self, client, twilio, operator, notice, tasks_in_process, django_capture_on_commit_callbacks
     ):
         call = consented_call(operator)
-        mine = services.fetch(completed(client, twilio, call).pk)
-        other = services.fetch(completed(client, twilio, consented_call(operator)).pk)
+        mine = ingest.fetch(completed(client, twilio, call).pk)
+        other = ingest.fetch(completed(client, twilio, consented_call(operator)).pk)
 
         with django_capture_on_commit_callbacks(execute=True):
-            withdraw_consent(customer=call.customer, note="電話で撤回の申出")
+            retention.withdraw_consent(customer=call.customer, note="電話で撤回の申出")
 
         mine.refresh_from_db()
         other.refresh_from_db()
@@ -704,27 +704,27 @@ class TestConsentWithdrawnAfterStorage:
         assert other.status == Status.STORED
 
     def test_withdrawal_closes_every_purpose_window_at_once(self, client, twilio, call):
-        recording = services.fetch(completed(client, twilio, call).pk)
+        recording = ingest.fetch(completed(client, twilio, call).pk)
 
-        withdraw_consent(customer=call.customer)
+        retention.withdraw_consent(customer=call.customer)
 
         recording.refresh_from_db()
         assert recording.consent_withdrawn_at is not None
         assert all(not window.is_open for window in recording.purposes.all())
-        message = OutboxMessage.objects.get(task=services.PURGE_TASK)
+        message = OutboxMessage.objects.get(task=retention.PURGE_TASK)
         assert message.kwargs == {"recording_ids": [recording.pk]}
 
     def test_a_held_recording_waits_for_its_release(
         self, client, twilio, call, supervisor, tasks_in_process, django_capture_on_commit_callbacks
     ):
-        recording = services.fetch(completed(client, twilio, call).pk)
-        hold = services.place_hold(recording, reason="係争中", by=supervisor)
+        recording = ingest.fetch(completed(client, twilio, call).pk)
+        hold = retention.place_hold(recording, reason="係争中", by=supervisor)
 
         with django_capture_on_commit_callbacks(execute=True):
-            withdraw_consent(customer=call.customer)
+            retention.withdraw_consent(customer=call.customer)
 
         assert Recording.objects.get().status == Status.STORED
-        services.release_hold(hold, reason="終結", by=supervisor)
+        retention.release_hold(hold, reason="終結", by=supervisor)
         recording.refresh_from_db()
         assert recording.status == Status.PURGED
         assert recording.tombstone.reason == Tombstone.Reason.CONSENT_WITHDRAWN
@@ -732,15 +732,10 @@ class TestConsentWithdrawnAfterStorage:
     def test_an_operator_who_withdraws_takes_their_calls_with_them(
         self, client, twilio, call, other_operator
     ):
-        mine = services.fetch(completed(client, twilio, call).pk)
-        theirs = services.fetch(completed(client, twilio, consented_call(other_operator)).pk)
+        mine = ingest.fetch(completed(client, twilio, call).pk)
+        theirs = ingest.fetch(completed(client, twilio, consented_call(other_operator)).pk)
 
-        record_consent(
-            operator=call.operator,
-            party_role=ConsentRecord.PartyRole.OPERATOR,
-            decision=ConsentRecord.Decision.WITHDRAWN,
-            method=ConsentRecord.Method.WEB_FORM,
-        )
+        retention.withdraw_consent(operator=call.operator)
 
         assert Recording.objects.get(pk=mine.pk).consent_withdrawn_at is not None
         assert Recording.objects.get(pk=theirs.pk).consent_withdrawn_at is None
@@ -754,7 +749,7 @@ def test_rotation_rewraps_every_key_without_touching_the_audio(
 ):
     settings.RECORDINGS_MASTER_KEYS = [("old", b"o" * 32)]
     recordings = [
-        services.fetch(completed(client, twilio, consented_call(operator)).pk) for _ in range(3)
+        ingest.fetch(completed(client, twilio, consented_call(operator)).pk) for _ in range(3)
     ]
     files = {path: path.read_bytes() for path in stored_files(settings)}
     settings.RECORDINGS_MASTER_KEYS = [("new", b"n" * 32), ("old", b"o" * 32)]
@@ -829,7 +824,7 @@ class TestAdmin:
 
     def test_releasing_a_due_recording_purges_it(self, client, stored, supervisor):
         past_retention(stored)
-        services.place_hold(stored, reason="係争中", by=supervisor)
+        retention.place_hold(stored, reason="係争中", by=supervisor)
         client.force_login(supervisor)
 
         client.post(

@@ -22,7 +22,7 @@ from django.db import connection
 from django.utils import timezone
 
 from contactcenter.models import Call
-from recordings import crypto, services
+from recordings import crypto, ingest
 from recordings.models import OutboxMessage, Recording
 
 from .conftest import BASE_DIR, acknowledged_operator, celery_config, project_env, require_service
@@ -333,12 +333,12 @@ def test_a_worker_killed_mid_fetch_leaves_twilios_copy_and_the_next_one_finishes
 
     # Later: the lease has run out, Twilio serves at full speed, and the lost task is noticed.
     Recording.objects.filter(pk=recording.pk).update(
-        fetch_started_at=timezone.now() - services.FETCH_LEASE - timedelta(minutes=1)
+        fetch_started_at=timezone.now() - ingest.FETCH_LEASE - timedelta(minutes=1)
     )
     twilio.state.recordings[sid]["faults"] = {}
     worker = workers()
-    later = timezone.now() + services.STALLED_AFTER + timedelta(minutes=1)
-    assert services.requeue_stalled_fetches(now=later) == 1
+    later = timezone.now() + ingest.STALLED_AFTER + timedelta(minutes=1)
+    assert ingest.requeue_stalled_fetches(now=later) == 1
 
     wait_for(
         lambda: fetched(sid),

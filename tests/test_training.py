@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AccessEvent
-from recordings import services
 from recordings.models import RecordingPurpose
+from training import services as training_services
 from training.models import Feedback, Score, ScorecardCriterion, TrainingReview
 
 from .test_playback import stored_recording
@@ -44,7 +44,7 @@ def test_an_operator_lists_their_own_calls_and_training_material_only(
     notice,
 ):
     third = stored_recording(other_operator)
-    services.mark_training_material(third, by=supervisor)
+    training_services.mark_training_material(third, by=supervisor)
     client.force_login(operator.user)
 
     page = client.get(LIST)
@@ -191,7 +191,7 @@ def test_operators_cannot_give_feedback(client, own, operator, other_operator):
 
 
 def test_an_operator_sees_only_their_own_review(client, own, operator, other_operator, supervisor):
-    services.mark_training_material(own, by=supervisor)
+    training_services.mark_training_material(own, by=supervisor)
     TrainingReview.objects.create(recording=own, operator=operator, notes="自分のメモ")
     client.force_login(other_operator.user)
 

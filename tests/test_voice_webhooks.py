@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from consent.models import ConsentRecord
 from consent.services import record_consent, withdraw_consent
-from contactcenter import voice
 from contactcenter.models import Call, CallEvent, Customer, Operator
 from contactcenter.phones import CallerIdStatus
+from telephony import voice
 
 from .conftest import acknowledged_operator, twilio_post
 from .factories import CustomerFactory, OperatorFactory, PurposeFactory, published_notice

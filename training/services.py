@@ -1,11 +1,64 @@
-"""Training review: an operator's own review of a recording, and supervisors' feedback."""
+"""Training review: recordings offered as training material, an operator's own review of a
+recording, and supervisors' feedback."""
 
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from audit import services as audit
 from audit.models import AccessEvent
+from recordings.models import Recording
 
 from .models import Feedback, Score, TrainingReview
+
+Action = AccessEvent.Action
+Status = Recording.Status
+
+
+# --- training material ---------------------------------------------------------------------
+
+
+class NotOpenForTraining(Exception):
+    """The recording has no open training window, so it cannot be offered for training."""
+
+
+def mark_training_material(recording, *, by, request=None):
+    """Offer ``recording`` to every operator for training review (while its window is open)."""
+    has_open_training = recording.purposes.filter(
+        allows_training_review=True, usable_until__gt=timezone.now()
+    ).exists()
+    if recording.status != Status.STORED or not has_open_training:
+        raise NotOpenForTraining(
+            _("%(sid)s has no open training period: it cannot be used for training.")
+            % {"sid": recording.sid}
+        )
+    if recording.training_material_at:
+        return False
+    with transaction.atomic():
+        Recording.objects.filter(pk=recording.pk).update(
+            training_material_at=timezone.now(), training_material_by=by
+        )
+        audit.record(Action.TRAINING_MARKED, actor=by, recording=recording, request=request)
+    return True
+
+
+def unmark_training_material(recording, *, by, request=None):
+    with transaction.atomic():
+        changed = Recording.objects.filter(
+            pk=recording.pk, training_material_at__isnull=False
+        ).update(training_material_at=None, training_material_by=None)
+        if changed:
+            audit.record(
+                Action.TRAINING_MARKED,
+                actor=by,
+                recording=recording,
+                detail={"marked": False},
+                request=request,
+            )
+    return bool(changed)
+
+
+# --- reviews and feedback ------------------------------------------------------------------
 
 
 def save_review(*, recording, operator, notes, self_evaluation, self_rating, request=None):

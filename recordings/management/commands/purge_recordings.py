@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from recordings.services import purge_due
+from recordings.retention import purge_due
 
 
 class Command(BaseCommand):

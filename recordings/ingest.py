@@ -1,8 +1,7 @@
-"""The recording pipeline: note Twilio's callbacks, fetch and encrypt, keep by purpose, purge.
+"""Ingest: Twilio's recording callbacks, then fetch, encrypt, store and verify the audio.
 
 Twilio's copy is deleted only after ours is stored and verified, or when the consent gate
-says the call may not be recorded (then ours is never made). A purged recording loses its
-key first (crypto-shredding), then its file, and keeps a tombstone.
+says the call may not be recorded (then ours is never made).
 """
 
 import hashlib
@@ -18,16 +17,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.translation import gettext_lazy as _
 
-from audit import services as audit
-from audit.models import AccessEvent
+import twilio_client
 from consent.services import may_record
-from contactcenter import twilio_api
 from contactcenter.models import Call
 
 from . import crypto
-from .models import LegalHold, Recording, RecordingPurpose, Tombstone
+from .models import Recording, RecordingPurpose, Tombstone
 from .outbox import enqueue
 
 logger = logging.getLogger(__name__)
@@ -43,7 +39,6 @@ STALLED_AFTER = timedelta(hours=1)
 WITHDRAWN_REASONS = {"withdrawn", "opted_out"}
 
 Status = Recording.Status
-Action = AccessEvent.Action
 # Twilio's RecordingStatus → ours, and the states a callback may move a recording from.
 TWILIO_STATUSES = {
     "in-progress": Status.IN_PROGRESS,
@@ -146,7 +141,7 @@ def fetch(recording_id):
             updated_at=now,
         )
     if leftover:  # written by an attempt that was killed
-        _delete_quietly(storages["recordings"], leftover)
+        delete_quietly(storages["recordings"], leftover)
     permission = may_record(call=recording.call)
     if not permission:
         return refuse_at_ingest(recording, permission)
@@ -159,7 +154,7 @@ def fetch(recording_id):
         current = Recording.objects.select_for_update().get(pk=recording.pk)
         if current.status == Status.STORED or current.partial_blob_name != name:
             # Another worker took over (our lease had run out) or got there first.
-            _delete_quietly(storages["recordings"], stored["blob_name"])
+            delete_quietly(storages["recordings"], stored["blob_name"])
             return current
         _mark_stored(current, stored, permission)
     delete_twilio_copy(current)
@@ -204,8 +199,8 @@ def _end_attempt(recording, name):
 def _download_and_store(recording, name):
     """Stream the media into storage encrypted; return the stored copy's fields, verified."""
     try:
-        response = twilio_api.open_recording_media(recording.sid)
-    except twilio_api.TwilioError as error:
+        response = twilio_client.open_recording_media(recording.sid)
+    except twilio_client.TwilioError as error:
         raise FetchError(str(error.message), retryable=error.retryable) from error
     with response:
         return _store_encrypted(
@@ -225,19 +220,19 @@ def _store_encrypted(name, chunks, *, expected_size=None):
     try:
         saved = storage.save(name, File(_ReadableStream(encrypted), name=name))
     except Exception as error:  # network cut mid-stream, storage full, …
-        _delete_quietly(storage, name)
+        delete_quietly(storage, name)
         raise FetchError(f"download interrupted: {error}", retryable=True) from error
     if saved != name:  # the storage chose another name: never expected, but never lost
-        _delete_quietly(storage, saved)
+        delete_quietly(storage, saved)
         raise FetchError(f"storage stored {name} as {saved}", retryable=True)
     if expected_size is not None and source.size != expected_size:
-        _delete_quietly(storage, name)
+        delete_quietly(storage, name)
         raise FetchError(
             f"received {source.size} bytes of {expected_size}: the download was cut short",
             retryable=True,
         )
     if source.size == 0:
-        _delete_quietly(storage, name)
+        delete_quietly(storage, name)
         raise FetchError("Twilio sent no audio", retryable=True)
     stored_sha256 = _verify(storage, name, data_key, encrypted, source)
     return {
@@ -270,10 +265,10 @@ def _verify(storage, name, data_key, encrypted, source):
             for chunk in crypto.decrypt_all(reader, data_key):
                 decrypted += len(chunk)
         except crypto.RecordingIntegrityError as error:
-            _delete_quietly(storage, name)
+            delete_quietly(storage, name)
             raise FetchError(f"stored copy does not verify: {error}", retryable=True) from error
     if decrypted != source.size or reader.hashed_to != encrypted.size:
-        _delete_quietly(storage, name)
+        delete_quietly(storage, name)
         raise FetchError("stored copy differs from what was written", retryable=True)
     return reader.sha256.hexdigest()
 
@@ -369,8 +364,8 @@ def delete_twilio_copy(recording):
     if recording.twilio_deleted_at:
         return True
     try:
-        twilio_api.delete_recording(recording.sid)
-    except twilio_api.TwilioError as error:
+        twilio_client.delete_recording(recording.sid)
+    except twilio_client.TwilioError as error:
         logger.warning("Twilio's copy of %s not deleted yet: %s", recording.sid, error)
         note_fetch_error(recording.pk, f"Twilio deletion: {error.message}")
         return False
@@ -378,237 +373,6 @@ def delete_twilio_copy(recording):
     Recording.objects.filter(pk=recording.pk).update(twilio_deleted_at=now)
     recording.twilio_deleted_at = now
     return True
-
-
-# --- holds and purge -----------------------------------------------------------------------
-
-
-class NotOpenForTraining(Exception):
-    """The recording has no open training window, so it cannot be offered for training."""
-
-
-def mark_training_material(recording, *, by, request=None):
-    """Offer ``recording`` to every operator for training review (while its window is open)."""
-    has_open_training = recording.purposes.filter(
-        allows_training_review=True, usable_until__gt=timezone.now()
-    ).exists()
-    if recording.status != Status.STORED or not has_open_training:
-        raise NotOpenForTraining(
-            _("%(sid)s has no open training period: it cannot be used for training.")
-            % {"sid": recording.sid}
-        )
-    if recording.training_material_at:
-        return False
-    with transaction.atomic():
-        Recording.objects.filter(pk=recording.pk).update(
-            training_material_at=timezone.now(), training_material_by=by
-        )
-        audit.record(Action.TRAINING_MARKED, actor=by, recording=recording, request=request)
-    return True
-
-
-def unmark_training_material(recording, *, by, request=None):
-    with transaction.atomic():
-        changed = Recording.objects.filter(
-            pk=recording.pk, training_material_at__isnull=False
-        ).update(training_material_at=None, training_material_by=None)
-        if changed:
-            audit.record(
-                Action.TRAINING_MARKED,
-                actor=by,
-                recording=recording,
-                detail={"marked": False},
-                request=request,
-            )
-    return bool(changed)
-
-
-def place_hold(recording, *, reason, by, request=None):
-    if not reason.strip():
-        raise ValueError(_("Give the reason for the hold."))
-    with transaction.atomic():
-        hold = LegalHold.objects.create(recording=recording, reason=reason.strip(), placed_by=by)
-        audit.record(
-            Action.HOLD_PLACED,
-            actor=by,
-            recording=recording,
-            detail={"hold": hold.pk, "reason": hold.reason},
-            request=request,
-        )
-    return hold
-
-
-def release_hold(hold, *, reason, by, request=None):
-    """Release a hold; a recording past retention with no other hold is purged at once."""
-    if not reason.strip():
-        raise ValueError(_("Give the reason for the release."))
-    with transaction.atomic():
-        released = LegalHold.objects.filter(pk=hold.pk, released_at__isnull=True).update(
-            released_at=timezone.now(), released_by=by, release_reason=reason.strip()
-        )
-        if released:
-            audit.record(
-                Action.HOLD_RELEASED,
-                actor=by,
-                recording=hold.recording,
-                detail={"hold": hold.pk, "reason": reason.strip()},
-                request=request,
-            )
-    return purge_due(recording_ids=[hold.recording_id], by=by)
-
-
-def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by=None):
-    """Purge every stored recording past retention and not held; return how many.
-
-    Works in batches claimed with ``SKIP LOCKED``, so memory stays flat and two workers never
-    purge the same recording. Each loses its key (crypto-shredding) and gets a tombstone in
-    the batch's transaction; files and Twilio copies are deleted after it commits. ``by`` is
-    the person whose action caused the purge (releasing a hold), if any.
-    """
-    now = now or timezone.now()
-    due = Recording.objects.due_for_purge(now)
-    if recording_ids is not None:
-        due = due.filter(pk__in=recording_ids)
-    if dry_run:
-        return due.count()
-    purged = last_pk = 0
-    while True:
-        with transaction.atomic():
-            batch = list(
-                # From where the last batch ended: the rows before it are purged or skipped.
-                due.filter(pk__gt=last_pk)
-                .select_for_update(skip_locked=True)
-                .order_by("pk")
-                .values(
-                    "pk",
-                    "sid",
-                    "blob_name",
-                    "plaintext_sha256",
-                    "purge_requested",
-                )[:batch_size]
-            )
-            if not batch:
-                break
-            ids = [row["pk"] for row in batch]
-            last_pk = ids[-1]
-            Recording.objects.filter(pk__in=ids).update(
-                status=Status.PURGED, wrapped_key=None, key_id="", updated_at=timezone.now()
-            )
-            Tombstone.objects.bulk_create(
-                Tombstone(
-                    recording_id=row["pk"],
-                    reason=_purge_reason(row),
-                    detail=str(PURGE_DETAILS[_purge_reason(row)]),
-                    deleted_by=by,
-                    deleted_by_system="" if by else "purge",
-                    deleted_at=now,
-                    had_stored_copy=True,
-                    plaintext_sha256=row["plaintext_sha256"],
-                )
-                for row in batch
-            )
-            audit.record_many(
-                [
-                    {
-                        "action": Action.PURGE,
-                        "actor": by,
-                        "actor_label": "" if by else "purge",
-                        "recording": Recording(pk=row["pk"], sid=row["sid"]),
-                        "detail": {"reason": _purge_reason(row)},
-                    }
-                    for row in batch
-                ]
-            )
-        _delete_files(batch)
-        purged += len(batch)
-    confirm_twilio_deletions()
-    return purged
-
-
-PURGE_TASK = "recordings.tasks.purge_recordings"
-
-
-def forget_without_consent(*, customer=None, operator=None, call=None):
-    """A party took their consent back: the recordings it covered are purged at once.
-
-    Runs in the transaction that writes the withdrawal to the ledger. Each stored recording
-    of the affected calls that ``may_record`` no longer allows has its purpose windows closed
-    and is marked; the purge is queued through the outbox. A recording on legal hold is
-    kept, unusable, until the hold is released.
-    """
-    recordings = Recording.objects.filter(
-        status__in=[Status.STORED], consent_withdrawn_at__isnull=True
-    ).select_related("call__customer", "call__operator")
-    if call is not None:
-        recordings = recordings.filter(call=call)
-    elif customer is not None:
-        recordings = recordings.filter(call__customer=customer)
-    elif operator is not None:
-        recordings = recordings.filter(call__operator=operator)
-    else:
-        return []
-    affected = [r.pk for r in recordings.iterator() if not may_record(call=r.call)]
-    if not affected:
-        return []
-    _close_windows(
-        affected, reason=Tombstone.Reason.CONSENT_WITHDRAWN, consent_withdrawn_at=timezone.now()
-    )
-    enqueue(PURGE_TASK, recording_ids=affected)
-    return affected
-
-
-def _close_windows(ids, *, reason, **marks):
-    """End every purpose window of the recordings ``ids`` now, so that they are due for purge
-    with ``reason`` on their tombstone (a legal hold still keeps one, unusable)."""
-    now = timezone.now()
-    Recording.objects.filter(pk__in=ids).update(
-        retain_until=now, purge_requested=reason, updated_at=now, **marks
-    )
-    RecordingPurpose.objects.filter(recording__in=ids, usable_until__gt=now).update(
-        usable_until=now
-    )
-
-
-PURGE_DETAILS = {
-    Tombstone.Reason.RETENTION: _("Every purpose window had closed."),
-    Tombstone.Reason.CONSENT_WITHDRAWN: _("Consent was taken back."),
-    Tombstone.Reason.CUSTOMER_REQUEST: _("The customer asked for it."),
-    Tombstone.Reason.NO_CONSENT: _("There was no consent to recording."),
-}
-
-
-def _purge_reason(row):
-    return row["purge_requested"] or Tombstone.Reason.RETENTION
-
-
-def purge_on_request(recordings, *, reason=Tombstone.Reason.CUSTOMER_REQUEST, by=None):
-    """Close every purpose window of ``recordings`` now and purge them (a customer asked for
-    deletion or suspension of use). Held recordings stay, unusable, until their hold is
-    released; return ``(purged, held)`` lists of SIDs."""
-    ids = [recording.pk for recording in recordings if recording.status == Status.STORED]
-    with transaction.atomic():
-        _close_windows(ids, reason=reason)
-    purge_due(recording_ids=ids, by=by)
-    rows = Recording.objects.filter(pk__in=ids).values_list("sid", "status")
-    purged = [sid for sid, status in rows if status == Status.PURGED]
-    held = [sid for sid, status in rows if status == Status.STORED]
-    return purged, held
-
-
-def _delete_files(rows):
-    storage = storages["recordings"]
-    for row in rows:
-        _delete_quietly(storage, row["blob_name"])
-    Recording.objects.filter(pk__in=[row["pk"] for row in rows]).update(blob_name="")
-
-
-def confirm_twilio_deletions(limit=500):
-    """Retry deleting Twilio's copies that are ours no longer (stored, refused or purged)."""
-    pending = Recording.objects.filter(
-        twilio_deleted_at__isnull=True,
-        status__in=[Status.STORED, Status.REFUSED, Status.PURGED],
-    ).order_by("pk")[:limit]
-    return sum(delete_twilio_copy(recording) for recording in pending)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -678,7 +442,7 @@ class _ReadableStream(io.RawIOBase):
         return size
 
 
-def _delete_quietly(storage, name):
+def delete_quietly(storage, name):
     try:
         storage.delete(name)
     except OSError:

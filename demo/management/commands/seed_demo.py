@@ -25,8 +25,9 @@ from contactcenter.phones import CallerIdStatus
 from contactcenter.roles import COMPLIANCE, OPERATOR, SUPERVISOR
 from privacy.models import Notice, NoticePurpose, Purpose
 from privacy.services import publish_notice
+from recordings.ingest import store_audio
 from recordings.models import Recording
-from recordings.services import mark_training_material, store_audio
+from training.services import mark_training_material
 from twilio_emulator.server import synthetic_wav
 
 STAFF = [

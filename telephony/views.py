@@ -15,9 +15,10 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
+from contactcenter.db import savepoint_if_in_transaction
+from contactcenter.models import Call, CallEvent
+
 from . import voice
-from .db import savepoint_if_in_transaction
-from .models import Call, CallEvent
 
 logger = logging.getLogger(__name__)
 

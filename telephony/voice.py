@@ -18,12 +18,12 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from consent.models import ConsentRecord
 from consent.services import has_standing_consent, may_record, record_consent
+from contactcenter.db import insert_unless_exists
+from contactcenter.models import Call, CallEvent, Customer, Operator
+from contactcenter.phones import CallerIdStatus, read_caller_id
 from privacy.services import notice_in_force, published_notice
-from recordings.services import note_recording_status
-
-from .db import insert_unless_exists
-from .models import Call, CallEvent, Customer, Operator
-from .phones import CallerIdStatus, read_caller_id
+from recordings.ingest import note_recording_status
+from recordings.retention import forget_without_consent
 
 logger = logging.getLogger(__name__)
 
@@ -240,6 +240,9 @@ def _record_answer(call, params, notice, language, digits, granted, note, token)
         },
         note=note,
     )
+    if not granted:
+        # A refusal on a call that already has a recording (a second answer) ends its use.
+        forget_without_consent(call=call)
 
 
 # --- routing -------------------------------------------------------------------------------
@@ -319,7 +322,7 @@ RECORDING_STATES = {
 
 
 def apply_recording_status(params):
-    """Keep the recording (``recordings.services``) and follow its state on the call."""
+    """Keep the recording (``recordings.ingest``) and follow its state on the call."""
     note_recording_status(params)
     state = RECORDING_STATES.get(params.get("RecordingStatus", ""))
     if state is None:

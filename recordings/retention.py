@@ -1,0 +1,241 @@
+"""Retention: legal holds, purge when no purpose is left, and what a withdrawal of consent
+or a customer's request takes away.
+
+A purged recording loses its key first (crypto-shredding), then its file, and keeps a
+tombstone that says what was deleted, when, why and by whom.
+"""
+
+from django.core.files.storage import storages
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from audit import services as audit
+from audit.models import AccessEvent
+from consent import services as consent
+from consent.models import ConsentRecord
+from consent.services import may_record
+
+from .ingest import delete_quietly, delete_twilio_copy
+from .models import LegalHold, Recording, RecordingPurpose, Tombstone
+from .outbox import enqueue
+
+Status = Recording.Status
+Action = AccessEvent.Action
+
+
+# --- holds ---------------------------------------------------------------------------------
+
+
+def place_hold(recording, *, reason, by, request=None):
+    if not reason.strip():
+        raise ValueError(_("Give the reason for the hold."))
+    with transaction.atomic():
+        hold = LegalHold.objects.create(recording=recording, reason=reason.strip(), placed_by=by)
+        audit.record(
+            Action.HOLD_PLACED,
+            actor=by,
+            recording=recording,
+            detail={"hold": hold.pk, "reason": hold.reason},
+            request=request,
+        )
+    return hold
+
+
+def release_hold(hold, *, reason, by, request=None):
+    """Release a hold; a recording past retention with no other hold is purged at once."""
+    if not reason.strip():
+        raise ValueError(_("Give the reason for the release."))
+    with transaction.atomic():
+        released = LegalHold.objects.filter(pk=hold.pk, released_at__isnull=True).update(
+            released_at=timezone.now(), released_by=by, release_reason=reason.strip()
+        )
+        if released:
+            audit.record(
+                Action.HOLD_RELEASED,
+                actor=by,
+                recording=hold.recording,
+                detail={"hold": hold.pk, "reason": reason.strip()},
+                request=request,
+            )
+    return purge_due(recording_ids=[hold.recording_id], by=by)
+
+
+def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by=None):
+    """Purge every stored recording past retention and not held; return how many.
+
+    Works in batches claimed with ``SKIP LOCKED``, so memory stays flat and two workers never
+    purge the same recording. Each loses its key (crypto-shredding) and gets a tombstone in
+    the batch's transaction; files and Twilio copies are deleted after it commits. ``by`` is
+    the person whose action caused the purge (releasing a hold), if any.
+    """
+    now = now or timezone.now()
+    due = Recording.objects.due_for_purge(now)
+    if recording_ids is not None:
+        due = due.filter(pk__in=recording_ids)
+    if dry_run:
+        return due.count()
+    purged = last_pk = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                # From where the last batch ended: the rows before it are purged or skipped.
+                due.filter(pk__gt=last_pk)
+                .select_for_update(skip_locked=True)
+                .order_by("pk")
+                .values(
+                    "pk",
+                    "sid",
+                    "blob_name",
+                    "plaintext_sha256",
+                    "purge_requested",
+                )[:batch_size]
+            )
+            if not batch:
+                break
+            ids = [row["pk"] for row in batch]
+            last_pk = ids[-1]
+            Recording.objects.filter(pk__in=ids).update(
+                status=Status.PURGED, wrapped_key=None, key_id="", updated_at=timezone.now()
+            )
+            Tombstone.objects.bulk_create(
+                Tombstone(
+                    recording_id=row["pk"],
+                    reason=_purge_reason(row),
+                    detail=str(PURGE_DETAILS[_purge_reason(row)]),
+                    deleted_by=by,
+                    deleted_by_system="" if by else "purge",
+                    deleted_at=now,
+                    had_stored_copy=True,
+                    plaintext_sha256=row["plaintext_sha256"],
+                )
+                for row in batch
+            )
+            audit.record_many(
+                [
+                    {
+                        "action": Action.PURGE,
+                        "actor": by,
+                        "actor_label": "" if by else "purge",
+                        "recording": Recording(pk=row["pk"], sid=row["sid"]),
+                        "detail": {"reason": _purge_reason(row)},
+                    }
+                    for row in batch
+                ]
+            )
+        _delete_files(batch)
+        purged += len(batch)
+    confirm_twilio_deletions()
+    return purged
+
+
+# --- withdrawal of consent and customers' requests ------------------------------------------
+
+PURGE_TASK = "recordings.tasks.purge_recordings"
+
+
+def forget_without_consent(*, customer=None, operator=None, call=None):
+    """A party took their consent back: the recordings it covered are purged at once.
+
+    Runs in the transaction that writes the withdrawal to the ledger. Each stored recording
+    of the affected calls that ``may_record`` no longer allows has its purpose windows closed
+    and is marked; the purge is queued through the outbox. A recording on legal hold is
+    kept, unusable, until the hold is released.
+    """
+    recordings = Recording.objects.filter(
+        status__in=[Status.STORED], consent_withdrawn_at__isnull=True
+    ).select_related("call__customer", "call__operator")
+    if call is not None:
+        recordings = recordings.filter(call=call)
+    elif customer is not None:
+        recordings = recordings.filter(call__customer=customer)
+    elif operator is not None:
+        recordings = recordings.filter(call__operator=operator)
+    else:
+        return []
+    affected = [r.pk for r in recordings.iterator() if not may_record(call=r.call)]
+    if not affected:
+        return []
+    _close_windows(
+        affected, reason=Tombstone.Reason.CONSENT_WITHDRAWN, consent_withdrawn_at=timezone.now()
+    )
+    enqueue(PURGE_TASK, recording_ids=affected)
+    return affected
+
+
+def _close_windows(ids, *, reason, **marks):
+    """End every purpose window of the recordings ``ids`` now, so that they are due for purge
+    with ``reason`` on their tombstone (a legal hold still keeps one, unusable)."""
+    now = timezone.now()
+    Recording.objects.filter(pk__in=ids).update(
+        retain_until=now, purge_requested=reason, updated_at=now, **marks
+    )
+    RecordingPurpose.objects.filter(recording__in=ids, usable_until__gt=now).update(
+        usable_until=now
+    )
+
+
+PURGE_DETAILS = {
+    Tombstone.Reason.RETENTION: _("Every purpose window had closed."),
+    Tombstone.Reason.CONSENT_WITHDRAWN: _("Consent was taken back."),
+    Tombstone.Reason.CUSTOMER_REQUEST: _("The customer asked for it."),
+    Tombstone.Reason.NO_CONSENT: _("There was no consent to recording."),
+}
+
+
+def _purge_reason(row):
+    return row["purge_requested"] or Tombstone.Reason.RETENTION
+
+
+def purge_on_request(recordings, *, reason=Tombstone.Reason.CUSTOMER_REQUEST, by=None):
+    """Close every purpose window of ``recordings`` now and purge them (a customer asked for
+    deletion or suspension of use). Held recordings stay, unusable, until their hold is
+    released; return ``(purged, held)`` lists of SIDs."""
+    ids = [recording.pk for recording in recordings if recording.status == Status.STORED]
+    with transaction.atomic():
+        _close_windows(ids, reason=reason)
+    purge_due(recording_ids=ids, by=by)
+    rows = Recording.objects.filter(pk__in=ids).values_list("sid", "status")
+    purged = [sid for sid, status in rows if status == Status.PURGED]
+    held = [sid for sid, status in rows if status == Status.STORED]
+    return purged, held
+
+
+def withdraw_consent(*, customer=None, operator=None, by=None, method=None, note="", at=None):
+    """Write a withdrawal of consent to the ledger (a customer's, or an operator's) and stop
+    using what it covered, in one transaction: once it commits, none of the recordings it
+    covered can be played, and their purge is queued."""
+    if (customer is None) == (operator is None):
+        raise ValueError("withdraw_consent needs exactly one of customer and operator")
+    with transaction.atomic():
+        if customer is not None:
+            options = {"method": method} if method else {}
+            record = consent.withdraw_consent(customer=customer, by=by, note=note, at=at, **options)
+        else:
+            record = consent.record_consent(
+                operator=operator,
+                party_role=ConsentRecord.PartyRole.OPERATOR,
+                decision=ConsentRecord.Decision.WITHDRAWN,
+                method=method or ConsentRecord.Method.WEB_FORM,
+                recorded_by=by,
+                note=note,
+                at=at,
+            )
+        forget_without_consent(customer=customer, operator=operator)
+    return record
+
+
+def _delete_files(rows):
+    storage = storages["recordings"]
+    for row in rows:
+        delete_quietly(storage, row["blob_name"])
+    Recording.objects.filter(pk__in=[row["pk"] for row in rows]).update(blob_name="")
+
+
+def confirm_twilio_deletions(limit=500):
+    """Retry deleting Twilio's copies that are ours no longer (stored, refused or purged)."""
+    pending = Recording.objects.filter(
+        twilio_deleted_at__isnull=True,
+        status__in=[Status.STORED, Status.REFUSED, Status.PURGED],
+    ).order_by("pk")[:limit]
+    return sum(delete_twilio_copy(recording) for recording in pending)

@@ -1,0 +1,15 @@
+"""Twilio's webhooks (configured in the Twilio console; the paths are a contract).
+
+The names are global, not namespaced, because every TwiML we send names them.
+"""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("voice/incoming", views.incoming, name="twilio-voice-incoming"),
+    path("voice/consent", views.consent, name="twilio-voice-consent"),
+    path("voice/status", views.call_status, name="twilio-voice-status"),
+    path("recordings/status", views.recording_status, name="twilio-recordings-status"),
+]
