@@ -18,12 +18,14 @@ test: install
 	mkdir -p var
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## install: one .venv for running, testing and linting: requirements-dev.txt, which includes
+## requirements.txt (what production runs; the Dockerfile installs only that file)
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 lint: install

@@ -49,9 +49,12 @@ class AccessEventAdmin(admin.ModelAdmin):
         export_url = reverse("admin:audit_accessevent_export") + (f"?{query}" if query else "")
         return super().changelist_view(request, {**(extra_context or {}), "export_url": export_url})
 
+    def has_export_permission(self, request):
+        return request.user.has_perm(EXPORT_PERMISSION)
+
     def export_view(self, request):
         """The events the changelist shows with the same filters, as a CSV file for Excel."""
-        if not request.user.has_perm(EXPORT_PERMISSION):
+        if not self.has_export_permission(request):
             raise PermissionDenied
         try:
             events = self.get_changelist_instance(request).get_queryset(request)

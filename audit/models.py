@@ -62,14 +62,10 @@ class AccessEvent(models.Model):
         help_text=_("The user name, or the process that acted when no person did."),
     )
     action = models.CharField(_("action"), max_length=32, choices=Action.choices)
-    recording = models.ForeignKey(
-        "recordings.Recording",
-        on_delete=models.PROTECT,
-        related_name="access_events",
-        null=True,
-        blank=True,
-        verbose_name=_("recording"),
-    )
+    # The recording's id, not a foreign key: the trail is the lowest layer and knows no app
+    # above it (docs/architecture.md). A recording's row is never deleted (a purge keeps it,
+    # with a tombstone), so the id always names it.
+    recording_id = models.BigIntegerField(_("recording"), null=True, blank=True)
     # Copied so that the row reads on its own, whatever becomes of the recording.
     recording_sid = models.CharField(_("recording SID"), max_length=34, blank=True)
     purpose = models.CharField(_("purpose code"), max_length=64, blank=True)
@@ -86,7 +82,7 @@ class AccessEvent(models.Model):
         verbose_name_plural = _("access events")
         ordering = ["seq"]
         indexes = [
-            models.Index(fields=["recording", "occurred_at"], name="access_event_recording_idx"),
+            models.Index(fields=["recording_id", "occurred_at"], name="access_event_recording_idx"),
             models.Index(fields=["action", "occurred_at"], name="access_event_action_idx"),
         ]
 

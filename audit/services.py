@@ -136,7 +136,7 @@ def _new_event(
         action=AccessEvent.Action(action).value,
         actor=actor,
         actor_label=actor_label[:150],
-        recording=recording,
+        recording_id=recording.pk if recording is not None else None,
         recording_sid=recording.sid if recording is not None else "",
         purpose=purpose,
         # Stored as it will be read back, so that the hash computed now is the one verified.

@@ -4,14 +4,20 @@ Domain apps add what they own to these pages by subclassing the admin classes he
 registering the subclass in their own ``admin.py`` (the consent ledger adds its history and
 the acknowledgement action, the recording pipeline the withdrawal of consent): the core
 imports no domain app.
+
+``ConfirmWithReasonMixin`` is the one confirmation step of the admin's actions that change
+what cannot be changed back (legal holds, withdrawals of consent, customers' requests).
 """
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from .models import Call, CallEvent, Customer, Operator
 from .phones import format_phone_number, parse_phone_number
+from .roles import NotAllowed
 
 admin.site.site_header = _("Call recording compliance")
 admin.site.site_title = _("Call recording compliance")
@@ -20,25 +26,161 @@ admin.site.index_title = _("Back office")
 OTHER_OPERATORS_PERMISSION = "contactcenter.view_other_operators_data"
 
 
+NOTHING_TO_CHANGE = _("None of the selected items can be changed this way.")
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}))
+
+
+SHOWN_NAMES = 10
+
+
+class ConfirmWithReasonMixin:
+    """Confirm, then apply with a reason: the admin's step before a change that matters.
+
+    The action's page shows what will change and asks for the reason (a form of the
+    action's own, ``ReasonForm`` by default); nothing changes until it is submitted valid,
+    with ``confirm`` in the POST. Each row is then applied through its service; a refusal
+    (``NotAllowed``, or one of ``refusals``) is reported for its row and the others go on;
+    the action ends with ``message_user``. Who may use the action is declared on it,
+    ``@admin.action(permissions=[…])``, so a user without the permission is never offered it.
+    """
+
+    def confirm_with_reason(
+        self,
+        request,
+        queryset,
+        *,
+        title,
+        explanation,
+        apply,
+        done,
+        form_class=ReasonForm,
+        describe=str,
+        refusals=(),
+    ):
+        """``apply(obj, cleaned_data)`` changes one row; ``done(count)`` says what was done."""
+        form = form_class(request.POST if "confirm" in request.POST else None)
+        if not form.is_valid():
+            actions = request.POST.getlist("action")
+            return TemplateResponse(
+                request,
+                "admin/confirm_with_reason.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": title,
+                    "explanation": explanation,
+                    "rows": [(obj.pk, describe(obj)) for obj in queryset],
+                    "form": form,
+                    "action": actions[int(request.POST.get("index", 0))] if actions else "",
+                    "opts": self.opts,
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        rows = list(queryset)
+        applied = []
+        for obj in rows:
+            try:
+                apply(obj, form.cleaned_data)
+            except (NotAllowed, *refusals) as refusal:
+                message = getattr(refusal, "message", refusal)
+                self.message_user(request, f"{obj}: {message}", messages.ERROR)
+            else:
+                applied.append(obj)
+        if applied:
+            # Name what was changed, so that the message can be checked against the list.
+            names = ", ".join(str(obj) for obj in applied[:SHOWN_NAMES])
+            if len(applied) > SHOWN_NAMES:
+                names += ", …"
+            self.message_user(request, f"{done(len(applied))} ({names})", messages.SUCCESS)
+        elif not rows:
+            self.message_user(request, NOTHING_TO_CHANGE, messages.WARNING)
+        return None
+
+
+class StateByTransitionMixin:
+    """The change form never writes ``state_field`` with ``save()``: the other fields are saved
+    on their own, and a changed state goes through the model's transition, which refuses an
+    illegal move. The form carries the state it was opened with, and the move applies only
+    from that state, so a state that moved on while the form was open (an operator put on a
+    call by Twilio's callback) is never overwritten with the form's older value."""
+
+    state_field = None
+    SEEN = "_state_when_opened"
+
+    def get_form(self, request, obj=None, **kwargs):
+        if kwargs.get("fields"):  # the admin lists the form's own fields back: not a model field
+            kwargs["fields"] = [name for name in kwargs["fields"] if name != self.SEEN]
+        form = super().get_form(request, obj, **kwargs)
+        if (
+            obj is None
+            or self.state_field not in form.base_fields
+            or not self.has_change_permission(request, obj)
+        ):
+            return form
+        seen = forms.CharField(widget=forms.HiddenInput, required=False)
+        return _with_seen_state(form, self.SEEN, seen, getattr(obj, self.state_field))
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        others = [name for name in form.changed_data if name not in (self.state_field, self.SEEN)]
+        if others:
+            auto_now = [
+                field.name for field in obj._meta.concrete_fields if getattr(field, "auto_now", 0)
+            ]
+            obj.save(update_fields=[*others, *auto_now])
+        if self.state_field not in form.changed_data:
+            return None
+        wanted = getattr(obj, self.state_field)
+        seen = form.cleaned_data.get(self.SEEN) or None
+        moved = self.model.objects.transition(obj.pk, to=wanted, only_from={seen} if seen else None)
+        current = self.model.objects.values_list(self.state_field, flat=True).get(pk=obj.pk)
+        if not moved and current != wanted:
+            self.message_user(
+                request,
+                _("%(field)s was not changed: it cannot go from %(current)s to %(wanted)s.")
+                % {
+                    "field": obj._meta.get_field(self.state_field).verbose_name,
+                    "current": self._state_label(current),
+                    "wanted": self._state_label(wanted),
+                },
+                messages.WARNING,
+            )
+        setattr(obj, self.state_field, current)
+        return None
+
+    def _state_label(self, value):
+        return dict(self.model._meta.get_field(self.state_field).flatchoices).get(value, value)
+
+
+def _with_seen_state(form_class, name, field, value):
+    """``form_class`` with a hidden field holding the state the form was opened with."""
+    field.initial = value
+    return type(form_class.__name__, (form_class,), {name: field})
+
+
 class OwnOperatorDataMixin:
     """Operators see only their own rows; roles with the permission see everyone's.
 
-    ``operator_user_path`` is the lookup from the model to the operator's user. A row
-    outside the queryset cannot be opened either: the admin answers as if it did not exist.
+    ``own_rows`` narrows the queryset to the user's own rows. A row outside the queryset
+    cannot be opened either: the admin answers as if it did not exist.
     """
-
-    operator_user_path = "operator__user"
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         if request.user.has_perm(OTHER_OPERATORS_PERMISSION):
             return queryset
-        return queryset.filter(**{self.operator_user_path: request.user})
+        return self.own_rows(queryset, request.user)
+
+    def own_rows(self, queryset, user):
+        raise NotImplementedError
 
 
 @admin.register(Operator)
-class OperatorAdmin(OwnOperatorDataMixin, admin.ModelAdmin):
-    operator_user_path = "user"
+class OperatorAdmin(StateByTransitionMixin, OwnOperatorDataMixin, admin.ModelAdmin):
+    state_field = "availability"
     list_display = [
         "display_name",
         "user",
@@ -51,6 +193,9 @@ class OperatorAdmin(OwnOperatorDataMixin, admin.ModelAdmin):
     list_select_related = ["user"]
     readonly_fields = ["recording_acknowledged_at", "created_at", "updated_at"]
     raw_id_fields = ["user"]
+
+    def own_rows(self, queryset, user):
+        return queryset.filter(user_id=user.pk)
 
 
 @admin.register(Customer)
@@ -130,6 +275,9 @@ class CallAdmin(OwnOperatorDataMixin, admin.ModelAdmin):
     ]
 
     inlines = [CallEventInline]
+
+    def own_rows(self, queryset, user):
+        return queryset.handled_by(user)
 
     @admin.display(description=_("caller"), ordering="from_number")
     def caller(self, call):

@@ -9,8 +9,19 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .phones import CallerIdStatus, format_phone_number, parse_phone_number, read_caller_id
+from .transitions import StateMachine
 
 SIP_ADDRESS = re.compile(r"sip:[^@\s]+@[A-Za-z0-9.-]+(:\d+)?(;[^\s]*)?")
+
+
+class OperatorQuerySet(models.QuerySet):
+    def transition(self, pk, *, to, only_from=None, **fields):
+        """Move operator ``pk``'s availability to ``to`` if it may become it (and, given
+        ``only_from``, is in one of those states); return whether it moved."""
+        moved = Operator.AVAILABILITY_TRANSITIONS.apply(
+            self.filter(pk=pk), to=to, only_from=only_from, **fields
+        )
+        return moved == 1
 
 
 class Operator(models.Model):
@@ -21,6 +32,18 @@ class Operator(models.Model):
         ON_CALL = "on_call", _("On a call")
         AWAY = "away", _("Away")
         OFFLINE = "offline", _("Offline")
+
+    # Only an available operator is rung, so only an available one is put on a call; an
+    # operator who went away or offline while ringing and answered anyway stays as they said.
+    AVAILABILITY_TRANSITIONS = StateMachine(
+        "availability",
+        {
+            Availability.AVAILABLE: {Availability.ON_CALL, Availability.AWAY, Availability.OFFLINE},
+            Availability.ON_CALL: {Availability.AVAILABLE, Availability.AWAY, Availability.OFFLINE},
+            Availability.AWAY: {Availability.AVAILABLE, Availability.OFFLINE},
+            Availability.OFFLINE: {Availability.AVAILABLE, Availability.AWAY},
+        },
+    )
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -49,6 +72,8 @@ class Operator(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = OperatorQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("operator")
@@ -184,13 +209,28 @@ class Customer(models.Model):
 
 
 class CallQuerySet(models.QuerySet):
+    def handled_by(self, user):
+        """``user``'s own calls: those they are the operator of (see ``Call.is_handled_by``)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(operator__user_id=user.pk)
+
+    def transition_recording_state(self, pk, *, to, only_from=None, **fields):
+        """Move call ``pk``'s recording state to ``to`` if it may become it (and, given
+        ``only_from``, is in one of those states); return whether it moved."""
+        moved = Call.RECORDING_STATE_TRANSITIONS.apply(
+            self.filter(pk=pk), to=to, only_from=only_from, **fields
+        )
+        return moved == 1
+
     def apply_status(self, *, sid, status, sequence_number, timestamp=None, duration=None):
         """Apply one Twilio status callback in a single conditional UPDATE; return whether it did.
 
         Callbacks are separate requests and may arrive late, twice or out of order. One
         applies only when its SequenceNumber is newer than the last one applied and the
         call's current status may become the reported one, so a late, repeated or shuffled
-        callback changes nothing, and two arriving at once cannot both win.
+        callback changes nothing, and two arriving at once cannot both win. Which statuses
+        may become the reported one is ``Call.STATUS_TRANSITIONS``.
 
         Written as SQL because every status callback of every call runs it (see
         ``contactcenter.db``); the statement is the same on PostgreSQL and SQLite.
@@ -255,13 +295,51 @@ class Call(models.Model):
     FINAL_STATUSES = frozenset(
         {Status.COMPLETED, Status.BUSY, Status.NO_ANSWER, Status.CANCELED, Status.FAILED}
     )
-    STATUS_RANK = {
-        Status.QUEUED: 0,
-        Status.INITIATED: 1,
-        Status.RINGING: 2,
-        Status.IN_PROGRESS: 3,
-        **dict.fromkeys(FINAL_STATUSES, 4),
-    }
+    # A call never moves backwards (``ringing`` after ``in-progress``) and a finished call
+    # stays finished; the same status again is allowed (a newer callback repeating it).
+    STATUS_TRANSITIONS = StateMachine(
+        "status",
+        {
+            Status.QUEUED: {
+                Status.QUEUED,
+                Status.INITIATED,
+                Status.RINGING,
+                Status.IN_PROGRESS,
+                *FINAL_STATUSES,
+            },
+            Status.INITIATED: {
+                Status.INITIATED,
+                Status.RINGING,
+                Status.IN_PROGRESS,
+                *FINAL_STATUSES,
+            },
+            Status.RINGING: {Status.RINGING, Status.IN_PROGRESS, *FINAL_STATUSES},
+            Status.IN_PROGRESS: {Status.IN_PROGRESS, *FINAL_STATUSES},
+            **dict.fromkeys(FINAL_STATUSES, ()),
+        },
+    )
+    # Asked for in the ``<Dial>``; running once Twilio says so, or absent (no audio); paused,
+    # resumed and stopped by the operator. A stopped recording is not started again, and
+    # Twilio's late callbacks do not undo what the operator did.
+    RECORDING_STATE_TRANSITIONS = StateMachine(
+        "recording_state",
+        {
+            RecordingState.NOT_RECORDED: {RecordingState.REQUESTED},
+            RecordingState.REQUESTED: {
+                RecordingState.RECORDING,
+                RecordingState.PAUSED,
+                RecordingState.STOPPED,
+                RecordingState.NOT_RECORDED,
+            },
+            RecordingState.RECORDING: {
+                RecordingState.PAUSED,
+                RecordingState.STOPPED,
+                RecordingState.NOT_RECORDED,
+            },
+            RecordingState.PAUSED: {RecordingState.RECORDING, RecordingState.STOPPED},
+            RecordingState.STOPPED: (),
+        },
+    )
 
     sid = models.CharField(_("call SID"), max_length=34, unique=True)
     direction = models.CharField(
@@ -342,19 +420,18 @@ class Call(models.Model):
     def is_finished(self):
         return self.status in self.FINAL_STATUSES
 
+    def is_handled_by(self, user):
+        """Is this ``user``'s own call (they are its operator)? The one rule for "own call"."""
+        return (
+            user.is_authenticated
+            and self.operator_id is not None
+            and self.operator.user_id == user.pk
+        )
+
     @classmethod
     def statuses_that_may_become(cls, status):
-        """The statuses a call may be in for a callback reporting ``status`` to apply.
-
-        A finished call stays finished, and a call never moves backwards (``ringing`` after
-        ``in-progress``); the same status again is allowed (a newer callback repeating it).
-        """
-        rank = cls.STATUS_RANK[status]
-        return [
-            current
-            for current, current_rank in cls.STATUS_RANK.items()
-            if current_rank <= rank and current not in cls.FINAL_STATUSES
-        ]
+        """The statuses a call may be in for a callback reporting ``status`` to apply."""
+        return sorted(cls.STATUS_TRANSITIONS.predecessors(status))
 
 
 class CallEvent(models.Model):

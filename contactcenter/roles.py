@@ -9,8 +9,6 @@ SUPERVISOR = "監督者"
 OPERATOR = "オペレーター"
 COMPLIANCE = "コンプライアンス担当"
 
-ALL_ROLES = (SUPERVISOR, OPERATOR, COMPLIANCE)
-
 
 def grant(apps, group_name, permissions):
     """Give ``group_name`` the permissions named ``app_label.codename`` (used by migrations)."""
@@ -35,5 +33,22 @@ def grant(apps, group_name, permissions):
         )
 
 
-def has_role(user, role):
-    return user.is_authenticated and user.groups.filter(name=role).exists()
+class NotAllowed(Exception):
+    """A service refused an action the user's role does not allow.
+
+    ``message`` is for the person who asked; ``status`` is the HTTP status views and the API
+    answer with (403). Views, admin actions and the API translate it; they do not re-check.
+    """
+
+    status = 403
+
+    def __init__(self, message, *, reason="no_permission"):
+        super().__init__(str(message))
+        self.message = message
+        self.reason = reason
+
+
+def require(user, permission, message):
+    """Raise ``NotAllowed(message)`` unless ``user`` holds ``permission``."""
+    if user is None or not user.has_perm(permission):
+        raise NotAllowed(message)

@@ -17,29 +17,27 @@ class RecordingAction:
     twilio_status: str
     state: str
     event: str
-    allowed_from: frozenset
+    only_from: frozenset | None = None  # narrower than the recording's state machine
+
+    @property
+    def allowed_from(self):
+        """The recording states this action starts from (``Call.RECORDING_STATE_TRANSITIONS``)."""
+        allowed = Call.RECORDING_STATE_TRANSITIONS.predecessors(self.state)
+        return allowed if self.only_from is None else allowed & self.only_from
 
 
 RecordingState = Call.RecordingState
 ACTIONS = {
-    "pause": RecordingAction(
-        "paused",
-        RecordingState.PAUSED,
-        CallEvent.Kind.RECORDING_PAUSED,
-        frozenset({RecordingState.REQUESTED, RecordingState.RECORDING}),
-    ),
+    "pause": RecordingAction("paused", RecordingState.PAUSED, CallEvent.Kind.RECORDING_PAUSED),
+    # Twilio's own "in-progress" callback moves a requested recording to recording; a person
+    # resumes only what was paused.
     "resume": RecordingAction(
         "in-progress",
         RecordingState.RECORDING,
         CallEvent.Kind.RECORDING_RESUMED,
-        frozenset({RecordingState.PAUSED}),
+        only_from=frozenset({RecordingState.PAUSED}),
     ),
-    "stop": RecordingAction(
-        "stopped",
-        RecordingState.STOPPED,
-        CallEvent.Kind.RECORDING_STOPPED,
-        frozenset({RecordingState.REQUESTED, RecordingState.RECORDING, RecordingState.PAUSED}),
-    ),
+    "stop": RecordingAction("stopped", RecordingState.STOPPED, CallEvent.Kind.RECORDING_STOPPED),
 }
 
 
@@ -54,9 +52,7 @@ class RecordingControlError(Exception):
 
 def can_control_recording(user, call):
     """Only the operator on the call, or someone allowed to control any call (supervisors)."""
-    if user.has_perm(CONTROL_ANY_RECORDING):
-        return True
-    return call.operator_id is not None and call.operator.user_id == user.pk
+    return user.has_perm(CONTROL_ANY_RECORDING) or call.is_handled_by(user)
 
 
 def available_actions(call):
@@ -71,7 +67,7 @@ def live_calls_for(user):
         "customer", "operator"
     )
     if not user.has_perm(CONTROL_ANY_RECORDING):
-        calls = calls.filter(operator__user=user)
+        calls = calls.handled_by(user)
     return calls.order_by("-started_at")
 
 
@@ -91,14 +87,8 @@ def control_recording(*, call, action, by):
         )
     step = ACTIONS[action]
     call.refresh_from_db()
-    if call.status != Call.Status.IN_PROGRESS:
-        raise RecordingControlError(_("The call is no longer in progress."), status=409)
-    if call.recording_state not in step.allowed_from:
-        raise RecordingControlError(
-            _("The recording cannot be changed now: it is %(state)s.")
-            % {"state": call.get_recording_state_display()},
-            status=409,
-        )
+    if call.status != Call.Status.IN_PROGRESS or call.recording_state not in step.allowed_from:
+        raise _not_possible_now(call)
     try:
         twilio_client.update_recording(call_sid=call.sid, status=step.twilio_status)
     except twilio_client.TwilioError as error:
@@ -110,7 +100,31 @@ def control_recording(*, call, action, by):
         )
         raise RecordingControlError(error.message, status=502) from error
     with transaction.atomic():
-        Call.objects.filter(pk=call.pk).update(recording_state=step.state)
-        CallEvent.objects.create(call=call, kind=step.event, actor=by)
+        # Twilio takes a moment: the call may have ended, or its recording turned out absent,
+        # meanwhile. Only a call still in progress, in a state this action starts from, moves.
+        moved = Call.objects.filter(status=Call.Status.IN_PROGRESS).transition_recording_state(
+            call.pk, to=step.state, only_from=step.allowed_from
+        )
+        if moved:
+            CallEvent.objects.create(call=call, kind=step.event, actor=by)
     call.refresh_from_db()
+    if not moved:
+        refusal = _not_possible_now(call)
+        CallEvent.objects.create(
+            call=call,
+            kind=CallEvent.Kind.RECORDING_CONTROL_FAILED,
+            actor=by,
+            detail=f"{action}: {refusal.message}",
+        )
+        raise refusal
     return call
+
+
+def _not_possible_now(call):
+    if call.status != Call.Status.IN_PROGRESS:
+        return RecordingControlError(_("The call is no longer in progress."), status=409)
+    return RecordingControlError(
+        _("The recording cannot be changed now: it is %(state)s.")
+        % {"state": call.get_recording_state_display()},
+        status=409,
+    )

@@ -1,10 +1,11 @@
 from django import forms
-from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.template.response import TemplateResponse
+from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from contactcenter.admin import ConfirmWithReasonMixin, StateByTransitionMixin
 
 from . import requests
 from .models import CustomerRequest, ListeningLink
@@ -58,7 +59,8 @@ class RefusalForm(forms.Form):
 
 
 @admin.register(CustomerRequest)
-class CustomerRequestAdmin(admin.ModelAdmin):
+class CustomerRequestAdmin(StateByTransitionMixin, ConfirmWithReasonMixin, admin.ModelAdmin):
+    state_field = "status"
     """The queue of customers' requests: oldest due first, overdue ones in red."""
 
     list_display = [
@@ -134,12 +136,14 @@ class CustomerRequestAdmin(admin.ModelAdmin):
             return format_html('<strong style="color:#ba2121">{} · {}</strong>', text, _("overdue"))
         return text
 
-    @admin.action(description=_("Grant and fulfil…"))
+    def has_decide_permission(self, request):
+        return request.user.has_perm(requests.DECIDE)
+
+    @admin.action(description=_("Grant and fulfil…"), permissions=["decide"])
     def approve(self, request, queryset):
-        return self._decide(
+        return self.confirm_with_reason(
             request,
-            queryset,
-            action="approve",
+            queryset.filter(status__in=OPEN),
             title=_("Grant and fulfil the requests"),
             explanation=_(
                 "Hear and copy: a listening link per recording is sent by SMS to the proven "
@@ -148,20 +152,31 @@ class CustomerRequestAdmin(admin.ModelAdmin):
                 "consent ledger and the recordings are purged."
             ),
             form_class=DecisionForm,
+            describe=_describe,
+            refusals=(requests.RequestError,),
             apply=lambda obj, data: requests.approve(
                 obj, by=request.user, reason=data["reason"], http_request=request
             ),
+            done=lambda count: (
+                ngettext(
+                    "Granted and fulfilled %(count)d request.",
+                    "Granted and fulfilled %(count)d requests.",
+                    count,
+                )
+                % {"count": count}
+            ),
         )
 
-    @admin.action(description=_("Refuse…"))
+    @admin.action(description=_("Refuse…"), permissions=["decide"])
     def refuse(self, request, queryset):
-        return self._decide(
+        return self.confirm_with_reason(
             request,
-            queryset,
-            action="refuse",
+            queryset.filter(status__in=OPEN),
             title=_("Refuse the requests"),
             explanation=_("Only on a ground the law allows. The customer is told by SMS."),
             form_class=RefusalForm,
+            describe=_describe,
+            refusals=(requests.RequestError,),
             apply=lambda obj, data: requests.refuse(
                 obj,
                 by=request.user,
@@ -169,43 +184,24 @@ class CustomerRequestAdmin(admin.ModelAdmin):
                 reason=data["reason"],
                 http_request=request,
             ),
+            done=lambda count: (
+                ngettext(
+                    "Refused %(count)d request; the customer is told by SMS.",
+                    "Refused %(count)d requests; the customers are told by SMS.",
+                    count,
+                )
+                % {"count": count}
+            ),
         )
 
-    def _decide(self, request, queryset, *, action, title, explanation, form_class, apply):
-        if not request.user.has_perm("portal.change_customerrequest"):
-            raise PermissionDenied
-        open_requests = queryset.filter(
-            status__in=[CustomerRequest.Status.RECEIVED, CustomerRequest.Status.IN_REVIEW]
+
+OPEN = [CustomerRequest.Status.RECEIVED, CustomerRequest.Status.IN_REVIEW]
+
+
+def _describe(made):
+    text = f"{made.reference} · {made.get_kind_display()}"
+    if made.on_behalf:
+        return format_html(
+            "{} · <strong>{}</strong>", text, _("on someone's behalf: check the authority")
         )
-        form = form_class(request.POST if "confirm" in request.POST else None)
-        if form.is_valid():
-            for obj in open_requests:
-                try:
-                    apply(obj, form.cleaned_data)
-                except requests.RequestError as error:
-                    self.message_user(request, f"{obj.reference}: {error.message}", messages.ERROR)
-                else:
-                    self.message_user(
-                        request,
-                        _("%(reference)s closed: %(status)s")
-                        % {
-                            "reference": obj.reference,
-                            "status": CustomerRequest.objects.get(pk=obj.pk).get_status_display(),
-                        },
-                        messages.SUCCESS,
-                    )
-            return None
-        return TemplateResponse(
-            request,
-            "admin/portal/customerrequest/decision.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": title,
-                "explanation": explanation,
-                "requests": open_requests,
-                "form": form,
-                "action": action,
-                "opts": self.opts,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            },
-        )
+    return text

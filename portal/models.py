@@ -5,6 +5,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from contactcenter.transitions import StateMachine
+
 
 class PhoneVerification(models.Model):
     """A one-time code sent to a phone number by SMS or by a voice call.
@@ -44,6 +46,16 @@ def request_reference():
     return "RQ-" + "".join(secrets.choice(alphabet) for _ in range(8))
 
 
+class CustomerRequestQuerySet(models.QuerySet):
+    def transition(self, pk, *, to, only_from=None, **fields):
+        """Move request ``pk`` to status ``to`` if its status may become it (and, given
+        ``only_from``, is one of those), writing ``fields`` with it; return whether it moved."""
+        moved = CustomerRequest.STATUS_TRANSITIONS.apply(
+            self.filter(pk=pk), to=to, only_from=only_from, **fields
+        )
+        return moved == 1
+
+
 class CustomerRequest(models.Model):
     """A caller's request about their recordings (APPI: disclosure, deletion, suspension of
     use; withdrawal of consent), made after proving their number."""
@@ -64,6 +76,18 @@ class CustomerRequest(models.Model):
         IN_REVIEW = "in_review", _("In review")
         DONE = "done", _("Done")
         REFUSED = "refused", _("Refused")
+
+    # Open while received or in review (staff move it between the two); a decision closes
+    # it for good.
+    STATUS_TRANSITIONS = StateMachine(
+        "status",
+        {
+            Status.RECEIVED: {Status.IN_REVIEW, Status.DONE, Status.REFUSED},
+            Status.IN_REVIEW: {Status.RECEIVED, Status.DONE, Status.REFUSED},
+            Status.DONE: (),
+            Status.REFUSED: (),
+        },
+    )
 
     class RefusalGround(models.TextChoices):
         # APPI Article 33(2): the grounds on which a disclosure may be refused.
@@ -125,6 +149,8 @@ class CustomerRequest(models.Model):
         verbose_name=_("decided by"),
     )
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+
+    objects = CustomerRequestQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("customer request")

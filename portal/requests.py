@@ -29,7 +29,7 @@ from audit import services as audit
 from audit.models import AccessEvent
 from consent.models import ConsentRecord
 from contactcenter.models import Call, Customer
-from contactcenter.roles import COMPLIANCE, SUPERVISOR
+from contactcenter.roles import COMPLIANCE, SUPERVISOR, require
 from recordings import retention
 from recordings.models import Recording
 
@@ -42,6 +42,7 @@ Status = CustomerRequest.Status
 Action = AccessEvent.Action
 LINK_LIFETIME = timedelta(hours=48)
 LINK_PLAYS = 3
+DECIDE = "portal.change_customerrequest"
 
 
 class RequestError(Exception):
@@ -162,23 +163,39 @@ def token_hash(token):
 
 
 def approve(customer_request, *, by, reason="", http_request=None):
-    """Fulfil an open request as its kind says; tell the customer by SMS; return what was done."""
-    with transaction.atomic():
+    """Fulfil an open request as its kind says; tell the customer by SMS; return what was done.
+    Only staff whose role works the queue decide (``NotAllowed`` otherwise, nothing changes).
+
+    The decision, what it changes (listening links, closed purpose windows, the consent
+    ledger) and its audit event commit together; only then are the recordings purged (their
+    files and Twilio's copies deleted) and the customer told, so that a decision rolled back
+    has sent and deleted nothing. Never inside another transaction (durable): that one would
+    hold its locks, the audit chain's among them, while Twilio answers the deletions.
+    """
+    require(by, DECIDE, _("Your role does not allow deciding customers' requests."))
+    with transaction.atomic(durable=True):
         locked = CustomerRequest.objects.select_for_update().get(pk=customer_request.pk)
         if not locked.is_open:
             raise RequestError(_("This request is already closed."))
         outcome = _fulfil(locked, by=by)
-        locked.status = Status.DONE
-        locked.decided_by = by
-        locked.decision_reason = (reason.strip() + "\n" + outcome["summary"]).strip()
-        locked.closed_at = timezone.now()
-        locked.save()
+        closed = CustomerRequest.objects.transition(
+            locked.pk,
+            to=Status.DONE,
+            decided_by=by,
+            decision_reason=(reason.strip() + "\n" + outcome["summary"]).strip(),
+            closed_at=timezone.now(),
+        )
+        if not closed:
+            raise RequestError(_("This request is already closed."))
+        locked.refresh_from_db()
         audit.record(
             Action.REQUEST_DECIDED,
             actor=by,
             detail={"request": locked.reference, "decision": "done", **outcome["audit"]},
             request=http_request,
         )
+    if outcome.get("purge"):
+        retention.purge_due(recording_ids=outcome["purge"], by=by)
     _tell_customer(locked, outcome["sms"])
     return outcome
 
@@ -201,7 +218,8 @@ def _fulfil(customer_request, *, by):
                 "sms": sms,
             }
         if kind in (Kind.DELETE, Kind.SUSPEND):
-            purged, held = retention.purge_on_request(_stored_recordings(customer_request), by=by)
+            due, kept = retention.stop_using_on_request(_stored_recordings(customer_request))
+            purged, held = [r.sid for r in due], [r.sid for r in kept]
             sms = _("Your request %(reference)s: the recordings were deleted.") % {
                 "reference": customer_request.reference
             }
@@ -215,6 +233,7 @@ def _fulfil(customer_request, *, by):
                 % {"purged": ", ".join(purged) or "—", "held": ", ".join(held) or "—"},
                 "audit": {"purged": purged, "held": held},
                 "sms": sms,
+                "purge": [recording.pk for recording in due],  # once the decision commits
             }
         customer = customer_request.customer or Customer.objects.create(
             phone_number=customer_request.phone_number
@@ -238,18 +257,23 @@ def _fulfil(customer_request, *, by):
 
 
 def refuse(customer_request, *, by, ground, reason, http_request=None):
+    """Refuse an open request on a lawful ground; tell the customer by SMS. Only staff whose
+    role works the queue decide (``NotAllowed`` otherwise, nothing changes)."""
+    require(by, DECIDE, _("Your role does not allow deciding customers' requests."))
     if ground not in CustomerRequest.RefusalGround.values or not reason.strip():
         raise RequestError(_("Give the ground for the refusal and explain it."))
-    with transaction.atomic():
-        locked = CustomerRequest.objects.select_for_update().get(pk=customer_request.pk)
-        if not locked.is_open:
+    with transaction.atomic(durable=True):  # the SMS follows the commit
+        closed = CustomerRequest.objects.transition(
+            customer_request.pk,
+            to=Status.REFUSED,
+            refusal_ground=ground,
+            decision_reason=reason.strip(),
+            decided_by=by,
+            closed_at=timezone.now(),
+        )
+        if not closed:
             raise RequestError(_("This request is already closed."))
-        locked.status = Status.REFUSED
-        locked.refusal_ground = ground
-        locked.decision_reason = reason.strip()
-        locked.decided_by = by
-        locked.closed_at = timezone.now()
-        locked.save()
+        locked = CustomerRequest.objects.get(pk=customer_request.pk)
         audit.record(
             Action.REQUEST_DECIDED,
             actor=by,
@@ -327,18 +351,10 @@ def call_to_play(link, audio_url):
         ) from error
 
 
-def count_play(link, *, http_request=None, by_phone=False):
-    """One more play of ``link``; False when none is left (two tabs racing for the last)."""
+def count_play(link):
+    """One more play of ``link``; False when none is left (two tabs racing for the last).
+    The playback itself is checked and audited by ``recordings.access.start_disclosure``."""
     counted = ListeningLink.objects.filter(pk=link.pk, plays__lt=F("max_plays")).update(
         plays=F("plays") + 1
     )
-    if counted:
-        audit.record(
-            Action.PLAYBACK,
-            actor_label=_customer_label(link.request.phone_number),
-            recording=link.recording,
-            purpose="disclosure",
-            detail={"request": link.request.reference, "link": link.pk, "by_phone": by_phone},
-            request=http_request,
-        )
     return bool(counted)

@@ -160,34 +160,44 @@ def check_code(*, phone_number, code, ip=None):
     if _over_limit(f"check-ip:{ip}", CHECK_LIMITS_PER_IP):
         return Outcome(False, _("Too many attempts. Wait an hour, then ask for a new code."))
     now = timezone.now()
-    with transaction.atomic():
-        verification = (
-            PhoneVerification.objects.select_for_update()
-            .filter(phone_number=phone_number, verified_at__isnull=True, expires_at__gt=now)
-            .order_by("-created_at")
-            .first()
+    # The attempt is counted and committed before the code is checked, so that Twilio Verify
+    # is never called inside a transaction, and concurrent guesses cannot exceed the limit:
+    # each one claims an attempt with a conditional UPDATE.
+    verification = (
+        PhoneVerification.objects.filter(
+            phone_number=phone_number, verified_at__isnull=True, expires_at__gt=now
         )
-        if verification is None:
-            return Outcome(False, _("This code has expired. Ask for a new code."))
-        if verification.attempts >= MAX_ATTEMPTS:
+        .order_by("-created_at")
+        .first()
+    )
+    if verification is None:
+        return Outcome(False, _("This code has expired. Ask for a new code."))
+    claimed = PhoneVerification.objects.filter(
+        pk=verification.pk, verified_at__isnull=True, attempts__lt=MAX_ATTEMPTS
+    ).update(attempts=F("attempts") + 1)
+    if not claimed:
+        return Outcome(False, _("Too many wrong codes. Ask for a new code."))
+    verification.refresh_from_db(fields=["attempts"])
+    if not (code.isdigit() and len(code) == CODE_DIGITS):
+        accepted = False
+    elif verification.via_twilio_verify:
+        try:
+            accepted = twilio_client.check_verification(to=phone_number, code=code)
+        except twilio_client.TwilioError:
+            return Outcome(False, _("The code could not be checked. Try again in a moment."))
+    else:
+        accepted = hmac.compare_digest(verification.code_hash, _code_hash(phone_number, code))
+    if not accepted:
+        left = MAX_ATTEMPTS - verification.attempts
+        if left <= 0:
             return Outcome(False, _("Too many wrong codes. Ask for a new code."))
-        PhoneVerification.objects.filter(pk=verification.pk).update(attempts=F("attempts") + 1)
-        if not (code.isdigit() and len(code) == CODE_DIGITS):
-            accepted = False
-        elif verification.via_twilio_verify:
-            try:
-                accepted = twilio_client.check_verification(to=phone_number, code=code)
-            except twilio_client.TwilioError:
-                return Outcome(False, _("The code could not be checked. Try again in a moment."))
-        else:
-            accepted = hmac.compare_digest(verification.code_hash, _code_hash(phone_number, code))
-        if not accepted:
-            left = MAX_ATTEMPTS - verification.attempts - 1
-            if left <= 0:
-                return Outcome(False, _("Too many wrong codes. Ask for a new code."))
-            return Outcome(
-                False,
-                _("That code is not right. %(left)d attempt(s) left.") % {"left": left},
-            )
-        PhoneVerification.objects.filter(pk=verification.pk).update(verified_at=now)
+        return Outcome(
+            False,
+            _("That code is not right. %(left)d attempt(s) left.") % {"left": left},
+        )
+    # Single use: of two requests with the right code at once, one proves the number.
+    if not PhoneVerification.objects.filter(pk=verification.pk, verified_at__isnull=True).update(
+        verified_at=now
+    ):
+        return Outcome(False, _("This code has expired. Ask for a new code."))
     return Outcome(True)

@@ -17,6 +17,7 @@ from audit.services import client_ip
 from contactcenter.models import Call
 from contactcenter.phones import format_phone_number
 from privacy.models import Notice
+from recordings import access
 from recordings.views import stream_recording
 
 from . import requests, services
@@ -191,12 +192,24 @@ def _refused_text(message):
     return HttpResponse(message, status=403, content_type="text/plain; charset=utf-8")
 
 
+def _grant(link, **detail):
+    """What ``recordings.access`` checks a listening link's disclosure against."""
+    return {
+        "phone_number": link.request.phone_number,
+        "until": link.expires_at,
+        "detail": {"request": link.request.reference, "link": link.pk, **detail},
+    }
+
+
 @never_cache
 def listen(request, token):
     """A customer's listening page: each opening uses one of the link's plays."""
     link, reason = requests.open_link(token)
-    if link is None or not requests.count_play(link, http_request=request):
+    if link is None or not requests.count_play(link):
         return _play_refused(request, reason)
+    heard = access.start_disclosure(link.recording, **_grant(link, by_phone=False), request=request)
+    if not heard:
+        return _play_refused(request, heard.message)
     allowed = request.session.get(LISTENING, {})
     allowed[str(link.pk)] = (timezone.now() + LISTENING_LIFETIME).isoformat()
     request.session[LISTENING] = allowed
@@ -215,8 +228,11 @@ PHONE_URL_LIFETIME = 15 * 60
 def listen_by_phone(request, token):
     """電話で聞く: we call the proven number and play the recording (one of the link's plays)."""
     link, reason = requests.open_link(token)
-    if link is None or not requests.count_play(link, http_request=request, by_phone=True):
+    if link is None or not requests.count_play(link):
         return _play_refused(request, reason)
+    heard = access.start_disclosure(link.recording, **_grant(link, by_phone=True), request=request)
+    if not heard:
+        return _play_refused(request, heard.message)
     signed = signing.dumps({"l": link.pk}, salt=PHONE_SALT)
     audio_url = settings.PUBLIC_BASE_URL + reverse("portal:phone-audio", args=[signed])
     try:
@@ -236,6 +252,11 @@ def phone_audio(request, signed):
     link = requests.link_for(pk=grant["l"])
     if link is None:
         return HttpResponse(status=403)
+    heard = access.continue_disclosure(
+        link.recording, **_grant(link, by_phone=True), request=request
+    )
+    if not heard:
+        return _refused_text(heard.message)
     return stream_recording(request, link.recording, channel="both", download=False)
 
 
@@ -247,6 +268,9 @@ def copy_download(request, token):
     link = _opened_link(request, token)
     if link is None or not link.request.wants_file:
         return _refused_text(_("Open the listening page again to download the copy."))
+    heard = access.continue_disclosure(link.recording, **_grant(link, copy=True), request=request)
+    if not heard:
+        return _refused_text(heard.message)
     response = StreamingHttpResponse(copy_archive(link), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{link.request.reference}.zip"'
     response["X-Content-Type-Options"] = "nosniff"
@@ -260,6 +284,9 @@ def listen_audio(request, token):
     link = _opened_link(request, token)
     if link is None:
         return _refused_text(_("Open the listening page again to play the recording."))
+    heard = access.continue_disclosure(link.recording, **_grant(link), request=request)
+    if not heard:
+        return _refused_text(heard.message)
     return stream_recording(request, link.recording, channel="both", download=False)
 
 

@@ -6,8 +6,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from contactcenter.roles import NotAllowed
+
 from .models import Notice, NoticePurpose, Purpose
 from .services import (
+    PUBLISH,
     check_announcements,
     diff_notices,
     new_draft_from,
@@ -16,8 +19,6 @@ from .services import (
     publish_notice,
 )
 from .views import notice_context
-
-PUBLISH_PERMISSION = "privacy.publish_notice"
 
 
 @admin.register(Purpose)
@@ -105,8 +106,11 @@ class NoticeAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def has_publish_permission(self, request):
+        return request.user.has_perm(PUBLISH)
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        context["can_publish"] = request.user.has_perm(PUBLISH_PERMISSION)
+        context["can_publish"] = self.has_publish_permission(request)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_notice(self, request, pk):
@@ -142,7 +146,7 @@ class NoticeAdmin(admin.ModelAdmin):
 
     def publish_view(self, request, pk):
         """Publish a draft after a confirmation step that shows what will be published."""
-        if not request.user.has_perm(PUBLISH_PERMISSION):
+        if not self.has_publish_permission(request):
             raise PermissionDenied
         notice = self.get_notice(request, pk)
         change_url = reverse("admin:privacy_notice_change", args=[notice.pk])
@@ -164,6 +168,8 @@ class NoticeAdmin(admin.ModelAdmin):
                     )
                 except ValidationError as error:
                     problems = error.messages
+                except NotAllowed as refusal:
+                    raise PermissionDenied(refusal.message) from refusal
                 else:
                     self.message_user(
                         request,

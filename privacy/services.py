@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from audit import services as audit
 from audit.models import AccessEvent
+from contactcenter.roles import require
 
 from .models import Notice, NoticePurpose
 
@@ -165,14 +166,20 @@ def fill_announcements(notice):
         notice.save(update_fields=changed)
 
 
+PUBLISH = "privacy.publish_notice"
+
+
 def publish_notice(*, notice, by, effective_from=None):
     """Publish a draft as the next version; it takes effect at ``effective_from`` (default now).
 
     Guarantees: versions are consecutive (v1, v2, …) and take effect in version order, never
     in the past, so the answer to "which notice was in force at time T" never changes for a
     T that has passed. The announced purposes' usable days are copied at this moment. Two
-    supervisors publishing at once cannot both succeed.
+    supervisors publishing at once cannot both succeed. Staff (``by``) publish only if their
+    role allows it (``NotAllowed`` otherwise, nothing changes); ``by=None`` is the system.
     """
+    if by is not None:
+        require(by, PUBLISH, _("Your role does not allow publishing notices."))
     now = timezone.now()
     effective_from = effective_from or now
     if effective_from < now - timezone.timedelta(minutes=1):

@@ -6,7 +6,9 @@ only to people whose role allows that use:
 
 * supervisors (``recordings.play_recording``): any stored recording, for any open purpose;
 * operators (``recordings.review_for_training``): a purpose that allows training review,
-  on their own calls and on recordings a supervisor marked as training material.
+  on their own calls and on recordings a supervisor marked as training material;
+* a caller, through a request the staff granted (a listening link, or a call that plays it):
+  their own call's recording, while the grant lasts (``start_disclosure``).
 
 Everything else is refused with a reason a person can act on; callers of ``check_access``
 write the answer to the audit trail whichever it is.
@@ -20,12 +22,14 @@ from django.utils.translation import gettext_lazy as _
 
 from audit import services as audit
 from audit.models import AccessEvent
+from contactcenter.models import Call
 
 from .models import Recording, RecordingPurpose
 
 Action = AccessEvent.Action
 PLAY = "recordings.play_recording"
 REVIEW = "recordings.review_for_training"
+DISCLOSURE = "disclosure"  # the purpose of a caller hearing their own recording (APPI Art. 33)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,12 @@ class Access:
             "as training material."
         ),
         "download_not_allowed": _("Your role allows listening for training, not downloading."),
+        "grant_expired": _(
+            "This link has expired. Make a new request to hear the recording again."
+        ),
+        "not_theirs": _(
+            "This recording is not of a call from the number the request was made for."
+        ),
     }
 
     def __bool__(self):
@@ -91,6 +101,11 @@ def windows_for(user, recording, *, at=None):
     if user.has_perm(REVIEW) and _operator_may_see(user, recording):
         return [window for window in windows if window.allows_training_review]
     return []
+
+
+def may_download(user):
+    """Whether ``user``'s role allows downloading audio (for an open purpose) at all."""
+    return user.has_perm(PLAY)
 
 
 def check_access(user, recording, purpose_code, *, download=False, at=None):
@@ -154,10 +169,64 @@ def refused(recording, purpose_code, access, *, request=None, **detail):
     )
 
 
-def _operator_may_see(user, recording):
-    return recording.training_material_at is not None or (
-        recording.call.operator_id is not None and recording.call.operator.user_id == user.pk
+def customer_label(phone_number):
+    """How the audit trail names a caller, who has no account: by the number they proved."""
+    return f"customer {phone_number}"
+
+
+def check_disclosure(recording, *, phone_number, until, at=None):
+    """May the holder of ``phone_number`` hear ``recording`` now, under a grant that lasts
+    ``until``? Only a stored recording of a call from that number, while the grant lasts."""
+    if recording.status != Recording.Status.STORED:
+        return _refuse("not_stored")
+    if until <= (at or timezone.now()):
+        return _refuse("grant_expired")
+    customer = recording.call.customer
+    if customer is None or customer.phone_number != phone_number:
+        return _refuse("not_theirs")
+    return Access(allowed=True, reason="allowed")
+
+
+def start_disclosure(recording, *, phone_number, until, detail, request=None):
+    """Check a caller's granted hearing of their recording and write it to the audit trail:
+    a PLAYBACK for the disclosure purpose, or the refusal. Returns the answer."""
+    access = check_disclosure(recording, phone_number=phone_number, until=until)
+    if not access:
+        _disclosure_refused(recording, access, phone_number, detail, request)
+        return access
+    audit.record(
+        Action.PLAYBACK,
+        actor_label=customer_label(phone_number),
+        recording=recording,
+        purpose=DISCLOSURE,
+        detail=detail,
+        request=request,
     )
+    return access
+
+
+def continue_disclosure(recording, *, phone_number, until, detail, request=None):
+    """Check again each request for the audio of a disclosure ``start_disclosure`` opened
+    (Range requests are part of that playback); only a refusal is written to the trail."""
+    access = check_disclosure(recording, phone_number=phone_number, until=until)
+    if not access:
+        _disclosure_refused(recording, access, phone_number, detail, request)
+    return access
+
+
+def _disclosure_refused(recording, access, phone_number, detail, request):
+    audit.record(
+        Action.REFUSED,
+        actor_label=customer_label(phone_number),
+        recording=recording,
+        purpose=DISCLOSURE,
+        detail={"reason": access.reason, **detail},
+        request=request,
+    )
+
+
+def _operator_may_see(user, recording):
+    return recording.training_material_at is not None or recording.call.is_handled_by(user)
 
 
 def training_recordings(user, *, at=None):
@@ -173,6 +242,6 @@ def training_recordings(user, *, at=None):
         if not user.has_perm(REVIEW):
             return Recording.objects.none()
         recordings = recordings.filter(
-            Q(training_material_at__isnull=False) | Q(call__operator__user=user)
+            Q(training_material_at__isnull=False) | Q(call__in=Call.objects.handled_by(user))
         )
     return recordings.distinct()

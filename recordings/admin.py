@@ -1,13 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.db.models import Q
-from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from consent.admin import CustomerAdmin as ConsentCustomerAdmin
+from contactcenter.admin import ConfirmWithReasonMixin
 from contactcenter.models import Customer
 
 from . import ingest, retention
@@ -72,7 +70,7 @@ class DueForPurgeFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReasonForm(forms.Form):
+class HoldReasonForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason"),
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -81,7 +79,7 @@ class ReasonForm(forms.Form):
 
 
 @admin.register(Recording)
-class RecordingAdmin(admin.ModelAdmin):
+class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
     list_display = [
         "sid",
         "call",
@@ -183,11 +181,12 @@ class RecordingAdmin(admin.ModelAdmin):
         by = tombstone.deleted_by or tombstone.deleted_by_system
         return f"{tombstone.get_reason_display()} · {tombstone.deleted_at:%Y-%m-%d %H:%M} · {by}"
 
-    @admin.action(description=_("Fetch again from Twilio"))
+    def has_manage_legal_hold_permission(self, request):
+        return request.user.has_perm(retention.MANAGE_HOLDS)
+
+    @admin.action(description=_("Fetch again from Twilio"), permissions=["change"])
     def retry_fetch(self, request, queryset):
-        if not request.user.has_perm("recordings.change_recording"):
-            raise PermissionDenied
-        queued = sum(ingest.retry_fetch(recording) for recording in queryset)
+        queued = sum(ingest.retry_fetch(recording, by=request.user) for recording in queryset)
         skipped = queryset.count() - queued
         self.message_user(
             request,
@@ -196,77 +195,65 @@ class RecordingAdmin(admin.ModelAdmin):
             messages.SUCCESS if queued else messages.WARNING,
         )
 
-    @admin.action(description=_("Place a legal hold…"))
+    @admin.action(description=_("Place a legal hold…"), permissions=["manage_legal_hold"])
     def place_hold(self, request, queryset):
-        return self._with_reason(
+        return self.confirm_with_reason(
             request,
             queryset,
-            action="place_hold",
             title=_("Place a legal hold"),
             explanation=_(
                 "A held recording is never purged, even after every purpose window has "
                 "closed, until the hold is released."
             ),
-            apply=lambda recording, reason: retention.place_hold(
-                recording, reason=reason, by=request.user, request=request
+            form_class=HoldReasonForm,
+            describe=_describe,
+            refusals=(ValueError,),
+            apply=lambda recording, data: retention.place_hold(
+                recording, reason=data["reason"], by=request.user, request=request
             ),
-            done=lambda count: ngettext(
-                "Placed a hold on %(count)d recording.",
-                "Placed a hold on %(count)d recordings.",
-                count,
+            done=lambda count: (
+                ngettext(
+                    "Placed a hold on %(count)d recording.",
+                    "Placed a hold on %(count)d recordings.",
+                    count,
+                )
+                % {"count": count}
             ),
         )
 
-    @admin.action(description=_("Release legal holds…"))
+    @admin.action(description=_("Release legal holds…"), permissions=["manage_legal_hold"])
     def release_holds(self, request, queryset):
-        def release(recording, reason):
+        def release(recording, data):
             for hold in LegalHold.objects.active().filter(recording=recording):
-                retention.release_hold(hold, reason=reason, by=request.user, request=request)
+                retention.release_hold(
+                    hold, reason=data["reason"], by=request.user, request=request
+                )
 
-        return self._with_reason(
+        return self.confirm_with_reason(
             request,
-            queryset.filter(Q(holds__released_at__isnull=True)).distinct(),
-            action="release_holds",
+            queryset.on_hold(),
             title=_("Release legal holds"),
             explanation=_(
                 "Once released, a recording whose purpose windows have all closed is "
                 "purged at once: its key and file are destroyed and cannot be recovered."
             ),
+            form_class=HoldReasonForm,
+            describe=_describe,
+            refusals=(ValueError,),
             apply=release,
-            done=lambda count: ngettext(
-                "Released the holds on %(count)d recording.",
-                "Released the holds on %(count)d recordings.",
-                count,
+            done=lambda count: (
+                ngettext(
+                    "Released the holds on %(count)d recording.",
+                    "Released the holds on %(count)d recordings.",
+                    count,
+                )
+                % {"count": count}
             ),
         )
 
-    def _with_reason(self, request, queryset, *, action, title, explanation, apply, done):
-        """A confirmation page asking for the reason; nothing changes until it is submitted."""
-        if not request.user.has_perm("recordings.manage_legal_hold"):
-            raise PermissionDenied
-        form = ReasonForm(request.POST if "confirm" in request.POST else None)
-        if form.is_valid():
-            recordings = list(queryset)
-            for recording in recordings:
-                apply(recording, form.cleaned_data["reason"])
-            self.message_user(
-                request, done(len(recordings)) % {"count": len(recordings)}, messages.SUCCESS
-            )
-            return None
-        return TemplateResponse(
-            request,
-            "admin/recordings/recording/reason_confirmation.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": title,
-                "explanation": explanation,
-                "recordings": queryset,
-                "form": form,
-                "action": action,
-                "opts": self.opts,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            },
-        )
+
+def _describe(recording):
+    return f"{recording} ({recording.call})"
 
 
 @admin.register(Tombstone)
@@ -313,7 +300,7 @@ admin.site.unregister(Customer)
 
 
 @admin.register(Customer)
-class CustomerAdmin(ConsentCustomerAdmin):
+class CustomerAdmin(ConfirmWithReasonMixin, ConsentCustomerAdmin):
     """The customer page with the withdrawal of consent, which the pipeline follows at once."""
 
     actions = ["record_withdrawal"]
@@ -323,15 +310,22 @@ class CustomerAdmin(ConsentCustomerAdmin):
     )
     def record_withdrawal(self, request, queryset):
         """Confirmation page first; the withdrawal is written only when it is submitted."""
-        form = WithdrawalForm(request.POST if "confirm" in request.POST else None)
-        if form.is_valid():
-            for customer in queryset:
-                retention.withdraw_consent(
-                    customer=customer, by=request.user, note=form.cleaned_data["note"]
-                )
-            count = queryset.count()
-            self.message_user(
-                request,
+        return self.confirm_with_reason(
+            request,
+            queryset,
+            title=_("Record withdrawal of consent"),
+            explanation=_(
+                "The following customers withdraw their consent to recording. From now on "
+                "their calls are not recorded (they are told so at the start of the call), "
+                "and their existing recordings may no longer be used. This is added to the "
+                "consent ledger and cannot be undone there; a later consent would be a new "
+                "record."
+            ),
+            form_class=WithdrawalForm,
+            apply=lambda customer, data: retention.withdraw_consent(
+                customer=customer, by=request.user, note=data["note"]
+            ),
+            done=lambda count: (
                 ngettext(
                     "Recorded the withdrawal of %(count)d customer. Their calls will not be "
                     "recorded and their recordings are no longer usable.",
@@ -339,19 +333,6 @@ class CustomerAdmin(ConsentCustomerAdmin):
                     "recorded and their recordings are no longer usable.",
                     count,
                 )
-                % {"count": count},
-                messages.SUCCESS,
-            )
-            return None
-        return TemplateResponse(
-            request,
-            "admin/contactcenter/customer/withdrawal_confirmation.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": _("Record withdrawal of consent"),
-                "customers": queryset,
-                "form": form,
-                "opts": self.opts,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            },
+                % {"count": count}
+            ),
         )

@@ -8,19 +8,19 @@ import hashlib
 import io
 import logging
 import secrets
-from datetime import UTC, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
 
 import twilio_client
 from consent.services import may_record
 from contactcenter.models import Call
+from contactcenter.roles import require
 
 from . import crypto
 from .models import Recording, RecordingPurpose, Tombstone
@@ -39,19 +39,9 @@ STALLED_AFTER = timedelta(hours=1)
 WITHDRAWN_REASONS = {"withdrawn", "opted_out"}
 
 Status = Recording.Status
-# Twilio's RecordingStatus → ours, and the states a callback may move a recording from.
-TWILIO_STATUSES = {
-    "in-progress": Status.IN_PROGRESS,
-    "completed": Status.COMPLETED,
-    "absent": Status.ABSENT,
-    "failed": Status.FAILED,
-}
-MAY_BECOME = {
-    Status.IN_PROGRESS: [Status.IN_PROGRESS],
-    Status.COMPLETED: [Status.IN_PROGRESS],
-    Status.ABSENT: [Status.IN_PROGRESS],
-    Status.FAILED: [Status.IN_PROGRESS],
-}
+# What a recording status callback may report; which moves it makes is
+# ``Recording.STATUS_TRANSITIONS``.
+CALLBACK_STATUSES = frozenset({Status.IN_PROGRESS, Status.COMPLETED, Status.ABSENT, Status.FAILED})
 
 
 class FetchError(Exception):
@@ -65,34 +55,40 @@ class FetchError(Exception):
 # --- Twilio's recording status callback ----------------------------------------------------
 
 
-def note_recording_status(params):
-    """Keep what a recording status callback says; on ``completed``, queue the fetch.
+def note_recording_status(
+    *,
+    sid,
+    call_sid,
+    status,
+    duration=None,
+    channels=None,
+    source="",
+    started_at=None,
+    media_url="",
+    twilio_error_code="",
+):
+    """Keep what Twilio says of a recording (``status`` is one of ours, ``Recording.Status``);
+    on ``completed``, queue the fetch. Return the recording, or None for an unknown call.
 
-    Idempotent on RecordingSid, and a late or repeated callback never moves a recording
-    backwards. The fetch is queued through the outbox, in the same transaction.
+    Idempotent on the recording's SID, and a late or repeated callback never moves a
+    recording backwards. The fetch is queued through the outbox, in the same transaction.
     """
-    status = TWILIO_STATUSES.get(params.get("RecordingStatus", ""))
-    sid = params.get("RecordingSid", "")
-    call = Call.objects.filter(sid=params.get("CallSid", "")).first()
-    if status is None or not sid.startswith("RE") or call is None:
+    call = Call.objects.filter(sid=call_sid).first()
+    if status not in CALLBACK_STATUSES or not sid.startswith("RE") or call is None:
         return None
     details = {
-        "duration": _int(params.get("RecordingDuration")),
-        "channels": _int(params.get("RecordingChannels")),
-        "source": params.get("RecordingSource", "")[:40],
-        "started_at": _twilio_time(params.get("RecordingStartTime")),
-        "media_url": params.get("RecordingUrl", "")[:300],
-        "twilio_error_code": params.get("ErrorCode", "")[:10],
+        "duration": duration,
+        "channels": channels,
+        "source": source[:40],
+        "started_at": started_at,
+        "media_url": media_url[:300],
+        "twilio_error_code": twilio_error_code[:10],
     }
     details = {field: value for field, value in details.items() if value not in (None, "")}
     with transaction.atomic():
-        recording, created = _recording_for(sid, call, details)
-        moved = (
-            Recording.objects.filter(pk=recording.pk, status__in=MAY_BECOME[status])
-            .exclude(status=status)
-            .update(status=status, **details)
-        )
-        if (moved or created) and status == Status.COMPLETED:
+        recording = _recording_for(sid, call, details)
+        moved = Recording.objects.transition(recording.pk, to=status, **details)
+        if moved and status == Status.COMPLETED:
             enqueue(FETCH_TASK, recording_id=recording.pk)
     return Recording.objects.get(pk=recording.pk)
 
@@ -100,12 +96,12 @@ def note_recording_status(params):
 def _recording_for(sid, call, details):
     recording = Recording.objects.filter(sid=sid).first()
     if recording:
-        return recording, False
+        return recording
     try:
         with transaction.atomic():
-            return Recording.objects.create(sid=sid, call=call, **details), False
+            return Recording.objects.create(sid=sid, call=call, **details)
     except IntegrityError:
-        return Recording.objects.get(sid=sid), False
+        return Recording.objects.get(sid=sid)
 
 
 # --- fetching ------------------------------------------------------------------------------
@@ -119,9 +115,12 @@ def fetch(recording_id):
     either no stored copy (Twilio's copy is intact; the half-written file is named on the
     recording and deleted by the next attempt) or a verified one. Raises ``FetchError`` when
     the fetch should be tried again.
+
+    Never inside another transaction (the lease is durable, so that is an error): the
+    download, the storage and Twilio's deletion would run with that transaction's locks held.
     """
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         recording = (
             Recording.objects.select_for_update(of=("self",))
             .select_related("call__customer", "call__operator")
@@ -152,11 +151,14 @@ def fetch(recording_id):
         raise
     with transaction.atomic():
         current = Recording.objects.select_for_update().get(pk=recording.pk)
-        if current.status == Status.STORED or current.partial_blob_name != name:
-            # Another worker took over (our lease had run out) or got there first.
-            delete_quietly(storages["recordings"], stored["blob_name"])
-            return current
-        _mark_stored(current, stored, permission)
+        # Another worker took over (our lease had run out) or got there first.
+        superseded = current.status == Status.STORED or current.partial_blob_name != name
+        kept = not superseded and _mark_stored(current, stored, permission)
+    # Files and Twilio only once the row is committed and unlocked.
+    if not kept:
+        delete_quietly(storages["recordings"], stored["blob_name"])
+        current.refresh_from_db()
+        return current
     delete_twilio_copy(current)
     return current
 
@@ -169,7 +171,10 @@ def store_audio(recording, chunks):
         return refuse_at_ingest(recording, permission)
     stored = _store_encrypted(_blob_name(recording), chunks)
     with transaction.atomic():
-        _mark_stored(recording, stored, permission)
+        kept = _mark_stored(recording, stored, permission)
+    if not kept:
+        delete_quietly(storages["recordings"], stored["blob_name"])
+        recording.refresh_from_db()
     return recording
 
 
@@ -178,15 +183,25 @@ def _blob_name(recording):
 
 
 def _mark_stored(recording, stored, permission):
-    for field, value in stored.items():
+    """Mark ``recording`` stored with its encrypted copy and the purposes its consent answered
+    for; return False, writing nothing, if its status may not become stored (any longer)."""
+    windows = _purpose_windows(recording, permission)
+    fields = {
+        **stored,
+        "stored_at": timezone.now(),
+        "last_error": "",
+        "partial_blob_name": "",
+        "fetch_started_at": None,
+        # Consent with no purpose announced keeps nothing: the recording is due at once.
+        "retain_until": max((window.usable_until for window in windows), default=timezone.now()),
+    }
+    if not Recording.objects.transition(recording.pk, to=Status.STORED, **fields):
+        return False
+    RecordingPurpose.objects.filter(recording=recording).delete()
+    RecordingPurpose.objects.bulk_create(windows)
+    for field, value in {"status": Status.STORED, **fields}.items():
         setattr(recording, field, value)
-    recording.status = Status.STORED
-    recording.stored_at = timezone.now()
-    recording.last_error = ""
-    recording.partial_blob_name = ""
-    recording.fetch_started_at = None
-    recording.retain_until = _keep_for_purposes(recording, permission)
-    recording.save()
+    return True
 
 
 def _end_attempt(recording, name):
@@ -273,11 +288,10 @@ def _verify(storage, name, data_key, encrypted, source):
     return reader.sha256.hexdigest()
 
 
-def _keep_for_purposes(recording, permission):
-    """Give the recording the purposes its consent answered for; return when the last ends."""
+def _purpose_windows(recording, permission):
+    """The purposes ``permission`` answered for, each with its window, as unsaved rows."""
     started = recording.call.started_at
-    RecordingPurpose.objects.filter(recording=recording).delete()
-    windows = [
+    return [
         RecordingPurpose(
             recording=recording,
             purpose=announced.purpose,
@@ -287,26 +301,23 @@ def _keep_for_purposes(recording, permission):
         )
         for announced in permission.purposes
     ]
-    RecordingPurpose.objects.bulk_create(windows)
-    # Consent with no purpose announced keeps nothing: the recording is due at once.
-    return max((window.usable_until for window in windows), default=timezone.now())
 
 
 def mark_fetch_failed(recording_id, error):
-    Recording.objects.filter(pk=recording_id, status=Status.COMPLETED).update(
-        status=Status.FETCH_FAILED, last_error=str(error)[:2000]
-    )
+    Recording.objects.transition(recording_id, to=Status.FETCH_FAILED, last_error=str(error)[:2000])
 
 
 def note_fetch_error(recording_id, error):
     Recording.objects.filter(pk=recording_id).update(last_error=str(error)[:2000])
 
 
-def retry_fetch(recording):
-    """Queue a failed fetch again (the admin's retry action)."""
+def retry_fetch(recording, *, by):
+    """Queue a failed fetch again (the admin's retry action); only for who may change
+    recordings (``NotAllowed`` otherwise)."""
+    require(by, "recordings.change_recording", _("Your role does not allow fetching again."))
     with transaction.atomic():
-        moved = Recording.objects.filter(pk=recording.pk, status=Status.FETCH_FAILED).update(
-            status=Status.COMPLETED, last_error=""
+        moved = Recording.objects.transition(
+            recording.pk, to=Status.COMPLETED, only_from={Status.FETCH_FAILED}, last_error=""
         )
         if moved:
             enqueue(FETCH_TASK, recording_id=recording.pk)
@@ -343,9 +354,13 @@ def refuse_at_ingest(recording, permission):
         else Tombstone.Reason.NO_CONSENT
     )
     with transaction.atomic():
-        Recording.objects.filter(pk=recording.pk).update(
-            status=Status.REFUSED, fetch_started_at=None, partial_blob_name=""
+        refused = Recording.objects.transition(
+            recording.pk, to=Status.REFUSED, fetch_started_at=None, partial_blob_name=""
         )
+        if not refused:
+            # Stored meanwhile (a withdrawal purges it instead), purged, or refused already.
+            recording.refresh_from_db()
+            return recording
         Tombstone.objects.get_or_create(
             recording=recording,
             defaults={
@@ -454,16 +469,3 @@ def _int(value):
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _twilio_time(value):
-    """RecordingStartTime comes as an RFC 2822 date; ISO 8601 is accepted too."""
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        parsed = parse_datetime(value)
-        if parsed and parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed

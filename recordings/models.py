@@ -14,10 +14,13 @@ Destroying the wrapped key makes the audio unrecoverable, backups included.
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.models import AccessEvent
 from contactcenter.models import Call
+from contactcenter.transitions import StateMachine
 from privacy.models import Notice, Purpose
 
 
@@ -25,7 +28,22 @@ def _held():
     return Exists(LegalHold.objects.active().filter(recording=OuterRef("pk")))
 
 
+def refuse_to_delete_audited(recordings):
+    """A recording the audit trail speaks of keeps its row (a purge keeps it too, with a
+    tombstone): deleting it would leave events naming a recording that no longer exists."""
+    audited = AccessEvent.objects.filter(recording_id__in=recordings.values("pk"))
+    if audited.exists():
+        raise ProtectedError(
+            "A recording with access events cannot be deleted; purge it instead.",
+            set(audited[:10]),
+        )
+
+
 class RecordingQuerySet(models.QuerySet):
+    def delete(self):
+        refuse_to_delete_audited(self)
+        return super().delete()
+
     def on_hold(self):
         return self.filter(_held())
 
@@ -41,6 +59,16 @@ class RecordingQuerySet(models.QuerySet):
         at = at or timezone.now()
         return self.filter(status=Recording.Status.STORED, retain_until__lte=at).not_on_hold()
 
+    def transition(self, pk, *, to, only_from=None, **fields):
+        """Move recording ``pk`` to status ``to`` if its status may become it (and, given
+        ``only_from``, is one of those), writing ``fields`` with it; return whether it moved."""
+        return self.filter(pk=pk).transition_all(to=to, only_from=only_from, **fields) == 1
+
+    def transition_all(self, *, to, only_from=None, **fields):
+        """The batch form of ``transition``: move every recording of this queryset whose
+        status may become ``to``, in one UPDATE; return how many moved."""
+        return Recording.STATUS_TRANSITIONS.apply(self, to=to, only_from=only_from, **fields)
+
 
 class Recording(models.Model):
     class Status(models.TextChoices):
@@ -52,6 +80,23 @@ class Recording(models.Model):
         FAILED = "failed", _("Failed at Twilio")
         REFUSED = "refused", _("Not fetched: no consent")
         PURGED = "purged", _("Purged")
+
+    # The pipeline of the module docstring. Absent, failed, refused and purged are final: a
+    # recording refused at ingest is never fetched, and a stored one is refused no more (a
+    # withdrawal purges it instead).
+    STATUS_TRANSITIONS = StateMachine(
+        "status",
+        {
+            Status.IN_PROGRESS: {Status.COMPLETED, Status.ABSENT, Status.FAILED},
+            Status.COMPLETED: {Status.STORED, Status.FETCH_FAILED, Status.REFUSED},
+            Status.FETCH_FAILED: {Status.COMPLETED, Status.STORED, Status.REFUSED},
+            Status.STORED: {Status.PURGED},
+            Status.ABSENT: (),
+            Status.FAILED: (),
+            Status.REFUSED: (),
+            Status.PURGED: (),
+        },
+    )
 
     sid = models.CharField(_("recording SID"), max_length=34, unique=True)
     call = models.ForeignKey(
@@ -140,6 +185,10 @@ class Recording(models.Model):
 
     def __str__(self):
         return self.sid
+
+    def delete(self, *args, **kwargs):
+        refuse_to_delete_audited(Recording.objects.filter(pk=self.pk))
+        return super().delete(*args, **kwargs)
 
 
 class RecordingPurpose(models.Model):

@@ -162,8 +162,5 @@ class AudioSource:
             yield bytes(mono[skip:keep])
             frame += frames
 
-    def _decrypt(self, start, end):
-        return b"".join(crypto.decrypt_range(self.blob, self.key, start, end))
-
     def close(self):
         self.blob.close()

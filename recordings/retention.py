@@ -15,6 +15,7 @@ from audit.models import AccessEvent
 from consent import services as consent
 from consent.models import ConsentRecord
 from consent.services import may_record
+from contactcenter.roles import require
 
 from .ingest import delete_quietly, delete_twilio_copy
 from .models import LegalHold, Recording, RecordingPurpose, Tombstone
@@ -22,12 +23,17 @@ from .outbox import enqueue
 
 Status = Recording.Status
 Action = AccessEvent.Action
+MANAGE_HOLDS = "recordings.manage_legal_hold"
+RECORD_CONSENT = "consent.add_consentrecord"
 
 
 # --- holds ---------------------------------------------------------------------------------
 
 
 def place_hold(recording, *, reason, by, request=None):
+    """Hold ``recording`` against purge until released; only for who may manage holds
+    (``NotAllowed`` otherwise, and nothing changes)."""
+    require(by, MANAGE_HOLDS, _("Your role does not allow placing or releasing legal holds."))
     if not reason.strip():
         raise ValueError(_("Give the reason for the hold."))
     with transaction.atomic():
@@ -43,7 +49,9 @@ def place_hold(recording, *, reason, by, request=None):
 
 
 def release_hold(hold, *, reason, by, request=None):
-    """Release a hold; a recording past retention with no other hold is purged at once."""
+    """Release a hold; a recording past retention with no other hold is purged at once.
+    Only for who may manage holds (``NotAllowed`` otherwise, and nothing changes)."""
+    require(by, MANAGE_HOLDS, _("Your role does not allow placing or releasing legal holds."))
     if not reason.strip():
         raise ValueError(_("Give the reason for the release."))
     with transaction.atomic():
@@ -65,9 +73,16 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by
     """Purge every stored recording past retention and not held; return how many.
 
     Works in batches claimed with ``SKIP LOCKED``, so memory stays flat and two workers never
-    purge the same recording. Each loses its key (crypto-shredding) and gets a tombstone in
-    the batch's transaction; files and Twilio copies are deleted after it commits. ``by`` is
-    the person whose action caused the purge (releasing a hold), if any.
+    purge the same recording. Each loses its key (crypto-shredding) and gets a tombstone and
+    its audit event in the batch's transaction; files and Twilio copies are deleted after it
+    commits, with no transaction open. ``by`` is the person whose action caused the purge
+    (releasing a hold, granting a customer's request), if any.
+
+    Never inside another transaction (the batches are durable, so that is an error): the
+    caller's transaction would hold its locks, the audit chain's among them, while the
+    files are deleted and Twilio answers up to 500 DELETEs. A crash after a batch commits
+    loses nothing: a file left behind cannot be read (its key is gone), and
+    ``twilio_deleted_at`` stays empty until Twilio confirms, so the DELETEs are retried.
     """
     now = now or timezone.now()
     due = Recording.objects.due_for_purge(now)
@@ -77,7 +92,7 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by
         return due.count()
     purged = last_pk = 0
     while True:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             batch = list(
                 # From where the last batch ended: the rows before it are purged or skipped.
                 due.filter(pk__gt=last_pk)
@@ -95,8 +110,8 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by
                 break
             ids = [row["pk"] for row in batch]
             last_pk = ids[-1]
-            Recording.objects.filter(pk__in=ids).update(
-                status=Status.PURGED, wrapped_key=None, key_id="", updated_at=timezone.now()
+            Recording.objects.filter(pk__in=ids).transition_all(
+                to=Status.PURGED, wrapped_key=None, key_id="", updated_at=timezone.now()
             )
             Tombstone.objects.bulk_create(
                 Tombstone(
@@ -187,26 +202,36 @@ def _purge_reason(row):
     return row["purge_requested"] or Tombstone.Reason.RETENTION
 
 
-def purge_on_request(recordings, *, reason=Tombstone.Reason.CUSTOMER_REQUEST, by=None):
-    """Close every purpose window of ``recordings`` now and purge them (a customer asked for
-    deletion or suspension of use). Held recordings stay, unusable, until their hold is
-    released; return ``(purged, held)`` lists of SIDs."""
-    ids = [recording.pk for recording in recordings if recording.status == Status.STORED]
-    with transaction.atomic():
-        _close_windows(ids, reason=reason)
-    purge_due(recording_ids=ids, by=by)
-    rows = Recording.objects.filter(pk__in=ids).values_list("sid", "status")
-    purged = [sid for sid, status in rows if status == Status.PURGED]
-    held = [sid for sid, status in rows if status == Status.STORED]
-    return purged, held
+def stop_using_on_request(recordings, *, reason=Tombstone.Reason.CUSTOMER_REQUEST):
+    """A customer asked for deletion or suspension of use: close every purpose window of
+    ``recordings`` now, in the caller's transaction (the decision's), so that once it
+    commits none of them can be played. Return ``(due, held)``: the recordings now due for
+    purge, and those a legal hold keeps, unusable, until it is released.
+
+    The purge deletes files and Twilio's copies, so the caller runs it once the decision
+    has committed: ``purge_due(recording_ids=[r.pk for r in due], by=…)``. Should that
+    never happen (a crash), the hourly purge finds them due all the same.
+    """
+    stored = [recording for recording in recordings if recording.status == Status.STORED]
+    ids = [recording.pk for recording in stored]
+    _close_windows(ids, reason=reason)
+    free = set(Recording.objects.filter(pk__in=ids).not_on_hold().values_list("pk", flat=True))
+    return (
+        [recording for recording in stored if recording.pk in free],
+        [recording for recording in stored if recording.pk not in free],
+    )
 
 
 def withdraw_consent(*, customer=None, operator=None, by=None, method=None, note="", at=None):
     """Write a withdrawal of consent to the ledger (a customer's, or an operator's) and stop
     using what it covered, in one transaction: once it commits, none of the recordings it
-    covered can be played, and their purge is queued."""
+    covered can be played, and their purge is queued. Staff (``by``) record it only if their
+    role may add to the consent ledger (``NotAllowed`` otherwise); ``by=None`` is the person
+    themself."""
     if (customer is None) == (operator is None):
         raise ValueError("withdraw_consent needs exactly one of customer and operator")
+    if by is not None:
+        require(by, RECORD_CONSENT, _("Your role does not allow recording consent."))
     with transaction.atomic():
         if customer is not None:
             options = {"method": method} if method else {}

@@ -8,12 +8,15 @@ call without consent never carries a recording attribute at all.
 
 import functools
 import logging
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from consent.models import ConsentRecord
@@ -23,6 +26,7 @@ from contactcenter.models import Call, CallEvent, Customer, Operator
 from contactcenter.phones import CallerIdStatus, read_caller_id
 from privacy.services import notice_in_force, published_notice
 from recordings.ingest import note_recording_status
+from recordings.models import Recording
 from recordings.retention import forget_without_consent
 
 logger = logging.getLogger(__name__)
@@ -273,7 +277,7 @@ def connect(call, response, *, record, language):
             recording_status_callback_method="POST",
             recording_status_callback_event="in-progress completed absent",
         )
-        Call.objects.filter(pk=call.pk).update(recording_state=Call.RecordingState.REQUESTED)
+        Call.objects.transition_recording_state(call.pk, to=Call.RecordingState.REQUESTED)
     dial = response.dial(**options)
     for operator in operators:
         leg = {
@@ -321,17 +325,38 @@ RECORDING_STATES = {
 }
 
 
+# Twilio's RecordingStatus → the recording's status in our pipeline.
+RECORDING_STATUSES = {
+    "in-progress": Recording.Status.IN_PROGRESS,
+    "completed": Recording.Status.COMPLETED,
+    "absent": Recording.Status.ABSENT,
+    "failed": Recording.Status.FAILED,
+}
+
+
+def recording_callback(params):
+    """The fields of a recording status callback, as ``note_recording_status`` takes them."""
+    return {
+        "sid": params.get("RecordingSid", ""),
+        "call_sid": params.get("CallSid", ""),
+        "status": RECORDING_STATUSES.get(params.get("RecordingStatus", "")),
+        "duration": _int(params.get("RecordingDuration"), None),
+        "channels": _int(params.get("RecordingChannels"), None),
+        "source": params.get("RecordingSource", ""),
+        "started_at": _twilio_time(params.get("RecordingStartTime")),
+        "media_url": params.get("RecordingUrl", ""),
+        "twilio_error_code": params.get("ErrorCode", ""),
+    }
+
+
 def apply_recording_status(params):
     """Keep the recording (``recordings.ingest``) and follow its state on the call."""
-    note_recording_status(params)
+    note_recording_status(**recording_callback(params))
     state = RECORDING_STATES.get(params.get("RecordingStatus", ""))
     if state is None:
         return False
-    return bool(
-        Call.objects.filter(sid=params.get("CallSid", ""))
-        .exclude(recording_state__in=[Call.RecordingState.PAUSED, Call.RecordingState.STOPPED])
-        .update(recording_state=state)
-    )
+    the_call = Call.objects.filter(sid=params.get("CallSid", ""))
+    return Call.RECORDING_STATE_TRANSITIONS.apply(the_call, to=state) == 1
 
 
 def apply_call_status(params, query):
@@ -353,6 +378,8 @@ def apply_call_status(params, query):
         "duration": _int(params.get("CallDuration"), None),
     }
     if Call.objects.apply_status(**callback):
+        if status in Call.FINAL_STATUSES:
+            _release_operator(Call.objects.get(sid=callback["sid"]))
         return True
     if Call.objects.filter(sid=callback["sid"]).exists():
         return False  # late or repeated
@@ -362,6 +389,11 @@ def apply_call_status(params, query):
 
 
 def _operator_leg(params, operator_id, status):
+    """An operator's leg of a customer's call: the first to answer takes the call, and is on
+    it (no longer rung) until their leg or the customer's call ends."""
+    if status in Call.FINAL_STATUSES:
+        taken = Call.objects.filter(sid=params["ParentCallSid"], operator_id=operator_id).first()
+        return taken is not None and _release_operator(taken)
     if status != Call.Status.IN_PROGRESS:
         return False
     operator = Operator.objects.filter(pk=operator_id).first()
@@ -371,11 +403,26 @@ def _operator_leg(params, operator_id, status):
         operator=operator
     )
     if updated:
+        Operator.objects.transition(operator.pk, to=Operator.Availability.ON_CALL)
         call = Call.objects.get(sid=params["ParentCallSid"])
         CallEvent.objects.create(
             call=call, kind=CallEvent.Kind.OPERATOR_ANSWERED, detail=operator.display_name
         )
     return bool(updated)
+
+
+def _release_operator(call):
+    """Make the operator of ``call``, which ended, available again: only if they are still on
+    a call (one who went away meanwhile stays away) and took no newer call since (the end of
+    a call is told twice, by their leg and by the customer's call, and either may be late)."""
+    if call.operator_id is None:
+        return False
+    newer = Call.objects.filter(operator=OuterRef("pk"), pk__gt=call.pk)
+    return Operator.objects.filter(~Exists(newer)).transition(
+        call.operator_id,
+        to=Operator.Availability.AVAILABLE,
+        only_from={Operator.Availability.ON_CALL},
+    )
 
 
 def _int(value, default):
@@ -392,3 +439,16 @@ def _timestamp(value):
         return parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return timezone.now()
+
+
+def _twilio_time(value):
+    """RecordingStartTime comes as an RFC 2822 date; ISO 8601 is accepted too."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        parsed = parse_datetime(value)
+        if parsed and parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed

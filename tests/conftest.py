@@ -1,7 +1,6 @@
+"""Fixtures shared by the whole suite. Helpers that are not fixtures live in tests/helpers/."""
+
 import os
-import subprocess
-import sys
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -9,11 +8,20 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from contactcenter.roles import COMPLIANCE, OPERATOR, SUPERVISOR
+from contactcenter.roles import COMPLIANCE, SUPERVISOR
 
-from .factories import OperatorFactory, UserFactory
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from .factories import UserFactory
+from .helpers.browser import CHROMIUM, CHROMIUM_ARGS, log_in  # noqa: F401
+from .helpers.project import (  # noqa: F401
+    BASE_DIR,
+    SETTINGS_VARIABLES_PREFIXES,
+    production_variables,
+    project_env,
+    run_project,
+)
+from .helpers.services import IN_CI, celery_config, require_service  # noqa: F401
+from .helpers.staff import acknowledged_operator, restore_roles
+from .helpers.webhooks import twilio_post  # noqa: F401
 
 
 def pytest_report_header(config):
@@ -22,14 +30,6 @@ def pytest_report_header(config):
         f"database: {database['ENGINE'].rsplit('.', 1)[-1]} ({database['NAME']})",
         f"celery broker: {settings.REDIS_URL or 'none (tasks run in-process)'}",
     ]
-
-
-def require_service(name, problem):
-    """A missing service fails the test in CI and skips it on a developer's machine."""
-    message = f"{name} is not reachable: {problem}"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture
@@ -44,32 +44,6 @@ def redis_url():
     finally:
         client.close()
     return url
-
-
-def restore_roles():
-    """Put back the role groups the data migrations created.
-
-    Tests that need committed data (a live server, a worker) empty every table afterwards,
-    including the groups; this re-runs the project's own ``*_roles`` migrations.
-    """
-    import importlib
-    import pkgutil
-
-    from django.apps import apps
-
-    for app_label in (
-        "contactcenter",
-        "privacy",
-        "consent",
-        "recordings",
-        "audit",
-        "training",
-        "portal",
-    ):
-        package = importlib.import_module(f"{app_label}.migrations")
-        for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
-            if module.endswith("_roles"):
-                importlib.import_module(f"{app_label}.migrations.{module}").create_roles(apps, None)
 
 
 @pytest.fixture
@@ -159,6 +133,13 @@ def notice(db):
 
 
 @pytest.fixture
+def nine():
+    """09:00 tomorrow in Tokyo: a fixed time at which a notice may still be made to take effect."""
+    tomorrow = timezone.localtime() + timedelta(days=1)
+    return tomorrow.replace(hour=9, minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture
 def supervisor(db):
     return UserFactory(username="supervisor", roles=[SUPERVISOR])
 
@@ -166,16 +147,6 @@ def supervisor(db):
 @pytest.fixture
 def compliance_officer(db):
     return UserFactory(username="compliance", roles=[COMPLIANCE])
-
-
-def acknowledged_operator(username):
-    """An operator who acknowledged a month ago that their calls are recorded."""
-    from consent.services import acknowledge_recording
-
-    operator = OperatorFactory(user=UserFactory(username=username, roles=[OPERATOR]))
-    acknowledge_recording(operator=operator, by=None, at=timezone.now() - timedelta(days=30))
-    operator.refresh_from_db()
-    return operator
 
 
 @pytest.fixture
@@ -188,77 +159,7 @@ def other_operator(db):
     return acknowledged_operator("other-operator")
 
 
-# --- running the project in a separate process, as a deployment would ---------------------
-
-BASE_DIR = settings.BASE_DIR
-SETTINGS_VARIABLES_PREFIXES = (
-    "DEBUG",
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "PUBLIC_BASE_URL",
-    "DATABASE",
-    "REDIS_URL",
-    "TWILIO_",
-    "RECORDINGS_",
-    "STATIC_ROOT",
-    "BEHIND_TLS_PROXY",
-    "SECURE_",
-    "EMAIL_URL",
-    "DEFAULT_FROM_EMAIL",
-    "LOG_LEVEL",
-    "DJANGO_SETTINGS_MODULE",
-    "DJANGO_ALLOW_ASYNC_UNSAFE",
-)
-
-
-def project_env(**variables):
-    """This process's environment without any project setting, plus ``variables``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_VARIABLES_PREFIXES)}
-    env["DJANGO_SETTINGS_MODULE"] = "contactcenter.settings"
-    env.update({k: str(v) for k, v in variables.items()})
-    return env
-
-
-def run_project(args, *, timeout=60, **variables):
-    """Run ``python <args>`` in the project directory with only ``variables`` configured."""
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=BASE_DIR,
-        env=project_env(**variables),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def production_variables(**overrides):
-    """A complete, valid set of production settings (no real secrets)."""
-    values = {
-        "DEBUG": "false",
-        "SECRET_KEY": "s" * 20 + "-production-secret-key-for-tests-" + "k" * 10,
-        "ALLOWED_HOSTS": "callcenter.example.jp",
-        "PUBLIC_BASE_URL": "https://callcenter.example.jp",
-        "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
-        "TWILIO_AUTH_TOKEN": "production-auth-token",
-        "RECORDINGS_MASTER_KEYS": "k2026:" + "A" * 43 + "=",
-    }
-    values.update(overrides)
-    return values
-
-
 # --- a real browser ------------------------------------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")
@@ -287,13 +188,6 @@ def page(chromium, live_server):
     page = context.new_page()
     yield page
     context.close()
-
-
-def log_in(page, username, password):
-    page.goto("/admin/login/")
-    page.get_by_label("ユーザー名").fill(username)
-    page.get_by_label("パスワード").fill(password)
-    page.get_by_role("button", name="ログイン").click()
 
 
 # --- Twilio: the local emulator and signed webhooks ----------------------------------------
@@ -325,45 +219,7 @@ def driver(live_server, twilio):
     )
 
 
-def twilio_post(client, path, params, *, query="", signature=None, token=None):
-    """POST as Twilio does: form parameters signed over PUBLIC_BASE_URL + path."""
-    from twilio.request_validator import RequestValidator
-
-    url = path + (f"?{query}" if query else "")
-    if signature is None:
-        signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(
-            settings.PUBLIC_BASE_URL + url, params
-        )
-    headers = {"HTTP_X_TWILIO_SIGNATURE": signature}
-    if token:
-        headers["HTTP_I_TWILIO_IDEMPOTENCY_TOKEN"] = token
-    return client.post(url, params, **headers)
-
-
 # --- Celery: which broker the tests' own process publishes to ------------------------------
-
-
-@contextmanager
-def celery_config(**options):
-    """Run with the Celery app of this process reconfigured (broker, eager mode…)."""
-    from contactcenter.celery import app
-
-    saved = {name: app.conf[name] for name in options}
-    app.conf.update(options)
-    _drop_broker_connections(app)
-    try:
-        yield app
-    finally:
-        app.conf.update(saved)
-        _drop_broker_connections(app)
-
-
-def _drop_broker_connections(app):
-    from kombu import pools
-
-    pools.reset()  # closes every pooled connection and forgets the pools
-    app._pool = None
-    app.amqp._producer_pool = None
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from graphlib import CycleError, TopologicalSorter
 
 import pytest
 
-from .conftest import BASE_DIR
+from .helpers.project import BASE_DIR
 
 # Which project apps each app may import. Lower layers first; see docs/architecture.md.
 ALLOWED = {
@@ -59,6 +59,27 @@ def imports_of(app):
     return found
 
 
+RELATIONS = {"ForeignKey", "OneToOneField", "ManyToManyField"}
+
+
+def model_references_of(app):
+    """``(file, line, app)`` for every relation to another app's model named by a string."""
+    found = []
+    for path in sorted((BASE_DIR / app).rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            target = node.args[0]
+            if name in RELATIONS and isinstance(target, ast.Constant) and "." in str(target.value):
+                other = str(target.value).split(".")[0]
+                if other in APPS and other != app:
+                    found.append((path.relative_to(BASE_DIR), node.lineno, other))
+    return found
+
+
 def test_every_app_of_the_project_is_in_the_table():
     packages = {
         path.parent.name
@@ -74,6 +95,16 @@ def test_an_app_imports_only_what_it_may(app):
         f"{path}:{line} imports {imported}"
         for path, line, imported in imports_of(app)
         if imported not in ALLOWED[app]
+    ]
+    assert forbidden == []
+
+
+@pytest.mark.parametrize("app", sorted(APPS))
+def test_a_model_refers_only_to_models_it_may_import(app):
+    forbidden = [
+        f"{path}:{line} refers to a model of {other}"
+        for path, line, other in model_references_of(app)
+        if other not in ALLOWED[app]
     ]
     assert forbidden == []
 

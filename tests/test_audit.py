@@ -122,7 +122,7 @@ def test_each_event_keeps_who_what_and_from_where(trail):
     assert playback.actor_label == "listener"
     assert playback.ip == "192.0.2.10"
     assert playback.user_agent == "Mozilla/5.0 (Windows NT 10.0)"
-    assert playback.recording_sid == playback.recording.sid
+    assert playback.recording_sid == Recording.objects.get(pk=playback.recording_id).sid
     assert playback.purpose == "quality"
     assert playback.detail == {"channel": "both"}
     assert download.ip is None
@@ -357,7 +357,10 @@ def test_a_recording_with_events_cannot_be_deleted(trail):
     from django.db.models import ProtectedError
 
     with pytest.raises(ProtectedError):
-        trail[0].recording.delete()
+        Recording.objects.get(pk=trail[0].recording_id).delete()
+    with pytest.raises(ProtectedError):
+        Recording.objects.filter(pk=trail[0].recording_id).delete()
+    assert Recording.objects.filter(pk=trail[0].recording_id).exists()
 
 
 # --- several writers at once ---------------------------------------------------------------

@@ -8,10 +8,11 @@ from playwright.sync_api import expect
 from contactcenter.models import Call, CallEvent
 from twilio_emulator import CallDriver
 
-from .conftest import acknowledged_operator, log_in
 from .factories import PurposeFactory, published_notice
+from .helpers.browser import log_in
+from .helpers.staff import acknowledged_operator
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_an_operator_pauses_resumes_and_stops_the_recording_of_a_live_call(

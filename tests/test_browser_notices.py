@@ -11,10 +11,10 @@ from consent.models import ConsentRecord
 from contactcenter.roles import OPERATOR
 from privacy.models import Notice
 
-from .conftest import log_in
 from .factories import OperatorFactory, UserFactory
+from .helpers.browser import log_in
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture

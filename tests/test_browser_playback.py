@@ -14,11 +14,12 @@ from contactcenter.roles import SUPERVISOR
 from recordings.models import RecordingPurpose
 from twilio_emulator.server import synthetic_wav
 
-from .conftest import acknowledged_operator, log_in
 from .factories import UserFactory, recording_notice
+from .helpers.browser import log_in
+from .helpers.staff import acknowledged_operator
 from .test_playback import stored_recording
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 Action = AccessEvent.Action
 PLAYING_TIMEOUT = 8_000  # ms for the audio clock to move once playback has started
@@ -132,7 +133,9 @@ def test_a_supervisor_plays_seeks_and_finds_the_listening_in_the_audit_trail(
         for response in ranged
     ]
     assert max(offsets) > 400 * 32_000, offsets  # served from the middle of the recording
-    assert all(response.status in (200, 206) for response in audio_responses)
+    assert [r.status for r in audio_responses] == [
+        206 if "range" in r.request.all_headers() else 200 for r in audio_responses
+    ]
     assert ranged[0].headers["content-type"] == "audio/wav"
     page.evaluate("document.querySelector('.recording-player .player-audio').pause()")
 
@@ -141,7 +144,7 @@ def test_a_supervisor_plays_seeks_and_finds_the_listening_in_the_audit_trail(
     expect(row).to_have_count(1)
     expect(row).to_contain_text("training")
     expect(row).to_contain_text("supervisor-b")
-    playbacks = AccessEvent.objects.filter(action=Action.PLAYBACK, recording=recording)
+    playbacks = AccessEvent.objects.filter(action=Action.PLAYBACK, recording_id=recording.pk)
     assert [(event.purpose, event.actor) for event in playbacks] == [("training", supervisor)]
     assert not AccessEvent.objects.filter(action=Action.REFUSED).exists()
 
@@ -172,7 +175,7 @@ def test_a_purpose_whose_window_closed_after_the_page_loaded_is_refused_in_japan
     assert page.evaluate(
         "!document.querySelector('.recording-player .player-audio').getAttribute('src')"
     )
-    refusal = AccessEvent.objects.get(action=Action.REFUSED, recording=recording)
+    refusal = AccessEvent.objects.get(action=Action.REFUSED, recording_id=recording.pk)
     assert refusal.purpose == "quality"
     assert refusal.actor == supervisor
     assert refusal.detail["reason"] == "window_closed"
@@ -211,10 +214,7 @@ def test_an_operator_reviews_their_own_call_for_training_and_nobody_elses(page, 
 
     for recording in (own, others):
         response = page.goto(f"/admin/recordings/recording/{recording.pk}/change/")
-        assert response.status == 403 or re.search(r"/admin/(login/)?(\?|$)", page.url), (
-            response.status,
-            page.url,
-        )
+        assert response.status == 403, page.url
         expect(page.locator(".recording-player")).to_have_count(0)
         expect(page.locator("audio")).to_have_count(0)
-    assert not AccessEvent.objects.filter(action=Action.PLAYBACK, recording=others).exists()
+    assert not AccessEvent.objects.filter(action=Action.PLAYBACK, recording_id=others.pk).exists()

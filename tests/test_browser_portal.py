@@ -16,11 +16,12 @@ from contactcenter.roles import SUPERVISOR
 from portal.models import CustomerRequest, ListeningLink
 from twilio_emulator.server import synthetic_wav
 
-from .conftest import acknowledged_operator, log_in
 from .factories import PurposeFactory, UserFactory, published_notice
+from .helpers.browser import log_in
+from .helpers.staff import acknowledged_operator
 from .test_playback import stored_recording
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 Action = AccessEvent.Action
 NUMBER = "+819011112222"
@@ -174,7 +175,7 @@ def test_a_caller_asks_to_hear_their_call_a_supervisor_grants_it_and_the_caller_
     assert decided.detail["request"] == made.reference
     assert decided.detail["links"] == [recording.sid]
     assert decided.actor == supervisor
-    playback = AccessEvent.objects.get(action=Action.PLAYBACK, recording=recording)
+    playback = AccessEvent.objects.get(action=Action.PLAYBACK, recording_id=recording.pk)
     assert playback.purpose == "disclosure"
     assert playback.actor_label == f"customer {NUMBER}"
     assert received.seq < decided.seq < playback.seq

@@ -9,8 +9,8 @@ from django.core.management import call_command
 from consent.models import ConsentRecord
 from contactcenter.models import Call, CallEvent
 
-from .conftest import acknowledged_operator
 from .factories import PurposeFactory, published_notice
+from .helpers.staff import acknowledged_operator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,9 @@ import uuid
 import pytest
 from django.conf import settings
 
-from .conftest import BASE_DIR, project_env, run_project
+from .helpers.project import BASE_DIR, project_env, run_project
+
+pytestmark = pytest.mark.integration
 
 SEND_PING = (
     "import json, os, django; django.setup();"
@@ -22,7 +24,6 @@ def last_json_line(output):
     return json.loads(output.strip().splitlines()[-1])
 
 
-@pytest.mark.integration
 def test_a_task_sent_through_redis_runs_in_a_separate_worker_process(redis_url, tmp_path):
     # The worker uses the same database as this test run: PostgreSQL in CI's second pass.
     database_url = settings.DATABASES["default"]["ENGINE"].endswith("postgresql") and (

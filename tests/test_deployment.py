@@ -10,7 +10,7 @@ import pytest
 import yaml
 from django.core.management import get_commands
 
-from .conftest import BASE_DIR
+from .helpers.project import BASE_DIR
 
 COMPOSE = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES = COMPOSE["services"]
@@ -105,3 +105,48 @@ def test_the_dockerfile_runs_as_an_unprivileged_user():
     dockerfile = (BASE_DIR / "Dockerfile").read_text(encoding="utf-8")
     assert re.search(r"^FROM python:3\.11", dockerfile, flags=re.MULTILINE)
     assert re.search(r"^USER app$", dockerfile, flags=re.MULTILINE)
+
+
+# --- requirements: what production runs, and what only tests and checks need ----------------
+
+TEST_AND_LINT_TOOLS = {"pytest", "pytest-django", "factory-boy", "polib", "playwright", "ruff"}
+
+
+def requirement_lines(name):
+    """(line before, line) for each requirement a file names itself (not those it includes)."""
+    lines = (BASE_DIR / name).read_text(encoding="utf-8").splitlines()
+    return [
+        (lines[number - 1] if number else "", line)
+        for number, line in enumerate(lines)
+        if line.strip() and not line.startswith(("#", "-r "))
+    ]
+
+
+def requirement_names(name):
+    return {
+        re.split(r"[\[=<>~!;\s]", line, maxsplit=1)[0].lower().replace("_", "-")
+        for _before, line in requirement_lines(name)
+    }
+
+
+def test_the_image_installs_the_runtime_requirements_and_nothing_else():
+    dockerfile = (BASE_DIR / "Dockerfile").read_text(encoding="utf-8")
+    assert re.findall(r"pip install [^\n]*-r (\S+)", dockerfile) == ["requirements.txt"]
+    assert "requirements-dev.txt" not in dockerfile
+
+
+def test_test_and_lint_tools_are_development_requirements_only():
+    development = (BASE_DIR / "requirements-dev.txt").read_text(encoding="utf-8")
+    assert "-r requirements.txt" in development.splitlines()
+    assert requirement_names("requirements-dev.txt") >= TEST_AND_LINT_TOOLS
+    assert requirement_names("requirements.txt").isdisjoint(TEST_AND_LINT_TOOLS)
+    assert requirement_names("requirements.txt").isdisjoint(
+        requirement_names("requirements-dev.txt")
+    )
+
+
+@pytest.mark.parametrize("name", ["requirements.txt", "requirements-dev.txt"])
+def test_every_requirement_is_pinned_with_its_reason_above_it(name):
+    for before, line in requirement_lines(name):
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+(\[[a-z,]+\])?==[0-9][0-9A-Za-z.]*", line), line
+        assert before.startswith("# ") and not before.startswith("# ---"), line

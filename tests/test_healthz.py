@@ -5,11 +5,12 @@ import json
 import pytest
 from django.urls import reverse
 
-from .conftest import run_project
+from .helpers.project import run_project
 
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.integration
 def test_healthy_when_everything_works(client, settings, redis_url):
     settings.REDIS_URL = redis_url
     response = client.get(reverse("healthz"))
@@ -63,6 +64,7 @@ def test_the_storage_probe_leaves_nothing_behind(client, settings, tmp_path):
     assert leftovers == []
 
 
+@pytest.mark.integration
 def test_an_unreachable_database_gives_503(tmp_path):
     script = (
         "import json, django; django.setup();"

@@ -3,88 +3,33 @@ served by the app, fetches run by a real Celery worker through Redis — with Re
 while the webhook runs, and with the worker killed in the middle of a download."""
 
 import hashlib
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import redis
-from django.conf import settings
-from django.core.files.storage import storages
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 
 from contactcenter.models import Call
 from recordings import crypto, ingest
 from recordings.models import OutboxMessage, Recording
 
-from .conftest import BASE_DIR, acknowledged_operator, celery_config, project_env, require_service
 from .factories import PurposeFactory, published_notice
+from .helpers.recordings import decrypted, stored_files
+from .helpers.services import (
+    PrivateRedis,
+    Worker,
+    celery_config,
+    require_service,
+    wait_for,
+    wait_for_worker_sessions_to_end,
+)
+from .helpers.staff import acknowledged_operator
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 Status = Recording.Status
-WAIT_SECONDS = 45
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class PrivateRedis:
-    """A Redis server of this test's own, which the test can stop and start again."""
-
-    def __init__(self, directory):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.directory = directory
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [
-                shutil.which("redis-server"),
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-            finally:
-                client.close()
-        return self
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -96,78 +41,6 @@ def broker(tmp_path):
     with celery_config(task_always_eager=False, broker_url=server.url, result_backend=None):
         yield server
     server.stop()
-
-
-def worker_database_url():
-    """The database this test runs against, for the worker to share."""
-    database = connection.settings_dict
-    if database["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{database['NAME']}"
-    return (
-        f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:"
-        f"{database['PORT'] or 5432}/{database['NAME']}"
-    )
-
-
-class Worker:
-    def __init__(self, *, broker, twilio, log_path):
-        self.log_path = log_path
-        self.variables = {
-            "REDIS_URL": broker.url,
-            "DATABASE_URL": worker_database_url(),
-            "TWILIO_API_BASE_URL": twilio.url,
-            "RECORDINGS_ROOT": settings.STORAGES["recordings"]["OPTIONS"]["location"],
-        }
-        self.process = None
-
-    def start(self):
-        log = self.log_path.open("a")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "contactcenter",
-                "worker",
-                "--pool=solo",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel=INFO",
-            ],
-            cwd=BASE_DIR,
-            env=project_env(**self.variables),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
-        wait_for(lambda: "ready." in self.log(), what="the worker to start", worker=self)
-        return self
-
-    def log(self):
-        return self.log_path.read_text() if self.log_path.exists() else ""
-
-    def kill(self):
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def wait_for(condition, *, what, worker=None):
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            log = worker.log() if worker else ""
-            pytest.fail(f"timed out waiting for {what}\n--- worker log ---\n{log}")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -182,24 +55,7 @@ def workers(broker, twilio, tmp_path):
     yield start
     for worker in started:
         worker.stop()
-    _wait_for_worker_sessions_to_end()
-
-
-def _wait_for_worker_sessions_to_end():
-    """PostgreSQL ends a stopped worker's sessions a moment after it exits; the test database
-    can only be dropped once they are gone."""
-    if connection.vendor != "postgresql":
-        return
-    deadline = time.monotonic() + 10
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0] == 0:
-                return
-            time.sleep(0.1)
+    wait_for_worker_sessions_to_end()
 
 
 @pytest.fixture
@@ -215,11 +71,6 @@ def center(live_db):
     return acknowledged_operator("op")
 
 
-def stored_files():
-    root = Path(settings.STORAGES["recordings"]["OPTIONS"]["location"])
-    return sorted(p for p in root.rglob("*") if p.is_file())
-
-
 def recording_status(sid):
     return Recording.objects.filter(sid=sid).values_list("status", flat=True).first()
 
@@ -229,12 +80,6 @@ def fetched(sid):
     return Recording.objects.filter(
         sid=sid, status=Status.STORED, twilio_deleted_at__isnull=False
     ).exists()
-
-
-def decrypted(recording):
-    key = crypto.unwrap_key(recording.key_id, bytes(recording.wrapped_key))
-    with storages["recordings"].open(recording.blob_name, "rb") as blob:
-        return b"".join(crypto.decrypt_all(blob, key))
 
 
 def test_a_consenting_call_ends_with_an_encrypted_copy_and_none_at_twilio(

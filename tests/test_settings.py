@@ -6,11 +6,12 @@ import re
 import pytest
 from django.conf import settings
 
-from .conftest import BASE_DIR, production_variables, run_project
+from .helpers.project import BASE_DIR, production_variables, run_project
 
 CHECK = ["manage.py", "check"]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("variables", "named"),
     [
@@ -43,12 +44,14 @@ def test_a_bad_value_stops_the_start_naming_the_variable(variables, named):
     assert f"ImproperlyConfigured: {named}:" in result.stderr
 
 
+@pytest.mark.integration
 def test_production_settings_pass_the_deploy_checks_without_warnings():
     result = run_project([*CHECK, "--deploy", "--fail-level", "WARNING"], **production_variables())
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
 
 
+@pytest.mark.integration
 def test_production_without_hsts_preload_is_reported_by_the_deploy_checks():
     result = run_project(
         [*CHECK, "--deploy", "--fail-level", "WARNING"],
@@ -58,12 +61,14 @@ def test_production_without_hsts_preload_is_reported_by_the_deploy_checks():
     assert "security.W021" in result.stderr
 
 
+@pytest.mark.integration
 def test_without_redis_the_log_says_once_that_tasks_run_in_process():
     result = run_project(CHECK)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("REDIS_URL is not set: Celery tasks run in-process") == 1
 
 
+@pytest.mark.integration
 def test_with_redis_configured_tasks_are_not_run_in_process():
     result = run_project(CHECK, REDIS_URL="redis://127.0.0.1:6379/0")
     assert result.returncode == 0, result.stderr

@@ -5,7 +5,7 @@ import pytest
 from django.apps import apps
 from django.utils import translation
 
-from .conftest import BASE_DIR
+from .helpers.project import BASE_DIR
 
 PO = BASE_DIR / "locale" / "ja" / "LC_MESSAGES" / "django.po"
 OUR_APPS = ["contactcenter", "consent", "privacy", "recordings", "audit", "training", "portal"]

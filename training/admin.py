@@ -7,7 +7,7 @@ from recordings.access import PLAY
 from recordings.models import Recording
 
 from . import services
-from .models import Feedback, Score, ScorecardCriterion, TrainingReview
+from .models import Feedback, ScorecardCriterion, TrainingReview
 
 
 @admin.register(ScorecardCriterion)
@@ -16,16 +16,6 @@ class ScorecardCriterionAdmin(admin.ModelAdmin):
     list_editable = ["position", "active"]
     list_filter = ["active"]
     search_fields = ["name", "description"]
-
-
-class ScoreInline(admin.TabularInline):
-    model = Score
-    extra = 0
-    readonly_fields = ["criterion", "score"]
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class FeedbackInline(admin.StackedInline):

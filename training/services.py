@@ -7,12 +7,15 @@ from django.utils.translation import gettext_lazy as _
 
 from audit import services as audit
 from audit.models import AccessEvent
+from contactcenter.roles import NotAllowed, require
+from recordings.access import PLAY, REVIEW, training_recordings
 from recordings.models import Recording
 
 from .models import Feedback, Score, TrainingReview
 
 Action = AccessEvent.Action
 Status = Recording.Status
+FEEDBACK = "training.give_feedback"
 
 
 # --- training material ---------------------------------------------------------------------
@@ -23,7 +26,9 @@ class NotOpenForTraining(Exception):
 
 
 def mark_training_material(recording, *, by, request=None):
-    """Offer ``recording`` to every operator for training review (while its window is open)."""
+    """Offer ``recording`` to every operator for training review (while its window is open).
+    Only for who may play any recording (``NotAllowed`` otherwise, nothing changes)."""
+    require(by, PLAY, _("Your role does not allow choosing training material."))
     has_open_training = recording.purposes.filter(
         allows_training_review=True, usable_until__gt=timezone.now()
     ).exists()
@@ -43,6 +48,7 @@ def mark_training_material(recording, *, by, request=None):
 
 
 def unmark_training_material(recording, *, by, request=None):
+    require(by, PLAY, _("Your role does not allow choosing training material."))
     with transaction.atomic():
         changed = Recording.objects.filter(
             pk=recording.pk, training_material_at__isnull=False
@@ -61,8 +67,48 @@ def unmark_training_material(recording, *, by, request=None):
 # --- reviews and feedback ------------------------------------------------------------------
 
 
+def may_review(user):
+    return user.has_perm(REVIEW)
+
+
+def may_give_feedback(user):
+    return user.has_perm(FEEDBACK)
+
+
+def check_may_review(user, *, recording=None, request=None):
+    """Refuse, with ``NotAllowed`` and an event in the audit trail, a user who may not use
+    the training pages, or (with ``recording``) may not review that recording now: its
+    training period has ended, or it is neither their call nor training material."""
+    if not may_review(user):
+        refusal = NotAllowed(_("Your role does not include training review."))
+    elif recording is not None and not is_open_for_review(user, recording):
+        refusal = NotAllowed(
+            _(
+                "This recording is not open to you for training review: its training period "
+                "has ended, or it is neither your call nor marked as training material."
+            ),
+            reason="not_open_for_training",
+        )
+    else:
+        return
+    audit.record(
+        Action.REFUSED,
+        recording=recording,
+        detail={"reason": refusal.reason, "page": "training"},
+        request=request,
+    )
+    raise refusal
+
+
+def is_open_for_review(user, recording):
+    return training_recordings(user).filter(pk=recording.pk).exists()
+
+
 def save_review(*, recording, operator, notes, self_evaluation, self_rating, request=None):
-    """Write or correct ``operator``'s review of ``recording`` (one per operator)."""
+    """Write or correct ``operator``'s review of ``recording`` (one per operator), while the
+    recording is open to them for training review (``NotAllowed`` otherwise)."""
+    if not (may_review(operator.user) and is_open_for_review(operator.user, recording)):
+        raise NotAllowed(_("This recording is not open to you for training review."))
     with transaction.atomic():
         review, created = TrainingReview.objects.update_or_create(
             recording=recording,
@@ -85,7 +131,9 @@ def save_review(*, recording, operator, notes, self_evaluation, self_rating, req
 
 
 def give_feedback(*, review, by, comment, scores, request=None):
-    """A supervisor's feedback on ``review``, with ``scores``: ``(criterion, score)`` pairs."""
+    """A supervisor's feedback on ``review``, with ``scores``: ``(criterion, score)`` pairs.
+    Only for who may give feedback (``NotAllowed`` otherwise, nothing changes)."""
+    require(by, FEEDBACK, _("Your role does not allow giving feedback."))
     with transaction.atomic():
         feedback = Feedback.objects.create(review=review, supervisor=by, comment=comment)
         Score.objects.bulk_create(

@@ -7,9 +7,8 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
-from audit.models import AccessEvent
-from audit.services import record
-from recordings.access import REVIEW, training_recordings
+from contactcenter.roles import NotAllowed
+from recordings.access import training_recordings
 from recordings.models import Recording
 
 from . import services
@@ -18,26 +17,21 @@ from .models import ScorecardCriterion, TrainingReview
 
 LOGIN = "admin:login"
 PAGE_SIZE = 20
-FEEDBACK = "training.give_feedback"
 
 
-def _refuse(request, message, *, recording=None, reason):
-    record(
-        AccessEvent.Action.REFUSED,
-        recording=recording,
-        detail={"reason": reason, "page": "training"},
-        request=request,
+def _refused(request, refusal):
+    return render(
+        request, "training/refused.html", {"message": refusal.message}, status=refusal.status
     )
-    return render(request, "training/refused.html", {"message": message}, status=403)
 
 
 @login_required(login_url=LOGIN)
 def review_list(request):
     """The recordings the user may review for training now, newest call first."""
-    if not request.user.has_perm(REVIEW):
-        return _refuse(
-            request, _("Your role does not include training review."), reason="no_permission"
-        )
+    try:
+        services.check_may_review(request.user, request=request)
+    except NotAllowed as refusal:
+        return _refused(request, refusal)
     recordings = (
         training_recordings(request.user)
         .select_related("call__operator", "call__customer")
@@ -57,10 +51,17 @@ def review_list(request):
         if operator
         else ()
     )
+    own_calls = {recording.pk for recording in page if recording.call.is_handled_by(request.user)}
     return render(
         request,
         "training/list.html",
-        {"page": page, "query": query, "reviewed": reviewed, "operator": operator},
+        {
+            "page": page,
+            "query": query,
+            "reviewed": reviewed,
+            "own_calls": own_calls,
+            "operator": operator,
+        },
     )
 
 
@@ -69,26 +70,13 @@ def review_detail(request, pk):
     recording = get_object_or_404(
         Recording.objects.select_related("call__operator", "call__customer"), pk=pk
     )
-    if not request.user.has_perm(REVIEW):
-        return _refuse(
-            request,
-            _("Your role does not include training review."),
-            recording=recording,
-            reason="no_permission",
-        )
-    if not training_recordings(request.user).filter(pk=pk).exists():
-        return _refuse(
-            request,
-            _(
-                "This recording is not open to you for training review: its training period "
-                "has ended, or it is neither your call nor marked as training material."
-            ),
-            recording=recording,
-            reason="not_open_for_training",
-        )
+    try:
+        services.check_may_review(request.user, recording=recording, request=request)
+    except NotAllowed as refusal:
+        return _refused(request, refusal)
     operator = getattr(request.user, "operator", None)
     own = TrainingReview.objects.filter(recording=recording, operator=operator).first()
-    may_give_feedback = request.user.has_perm(FEEDBACK)
+    may_give_feedback = services.may_give_feedback(request.user)
     criteria = ScorecardCriterion.objects.filter(active=True)
     review_form = ReviewForm(instance=own) if operator else None
     feedback_forms = {}
@@ -96,26 +84,37 @@ def review_detail(request, pk):
     if request.method == "POST" and "save_review" in request.POST and operator:
         review_form = ReviewForm(request.POST, instance=own)
         if review_form.is_valid():
-            services.save_review(
-                recording=recording, operator=operator, request=request, **review_form.cleaned_data
-            )
-            messages.success(request, _("Your review was saved."))
-            return redirect("training:review", pk=pk)
-    elif request.method == "POST" and "give_feedback" in request.POST and may_give_feedback:
+            try:
+                services.save_review(
+                    recording=recording,
+                    operator=operator,
+                    request=request,
+                    **review_form.cleaned_data,
+                )
+            except NotAllowed as refusal:
+                messages.error(request, refusal.message)
+            else:
+                messages.success(request, _("Your review was saved."))
+                return redirect("training:review", pk=pk)
+    elif request.method == "POST" and "give_feedback" in request.POST:
         review = get_object_or_404(
             TrainingReview, pk=request.POST.get("review"), recording=recording
         )
         form = FeedbackForm(request.POST, criteria=criteria, prefix=f"r{review.pk}")
         if form.is_valid():
-            services.give_feedback(
-                review=review,
-                by=request.user,
-                comment=form.cleaned_data["comment"],
-                scores=form.scores(),
-                request=request,
-            )
-            messages.success(request, _("Your feedback was saved."))
-            return redirect("training:review", pk=pk)
+            try:
+                services.give_feedback(
+                    review=review,
+                    by=request.user,
+                    comment=form.cleaned_data["comment"],
+                    scores=form.scores(),
+                    request=request,
+                )
+            except NotAllowed as refusal:
+                messages.error(request, refusal.message)
+            else:
+                messages.success(request, _("Your feedback was saved."))
+                return redirect("training:review", pk=pk)
         feedback_forms[review.pk] = form
     elif request.method == "POST":
         messages.error(request, _("Nothing was saved: your role does not allow that change."))
@@ -137,7 +136,6 @@ def review_detail(request, pk):
             "review_form": review_form,
             "reviews": reviews,
             "may_give_feedback": may_give_feedback,
-            "own_call": recording.call.operator_id
-            and recording.call.operator.user_id == request.user.pk,
+            "own_call": recording.call.is_handled_by(request.user),
         },
     )

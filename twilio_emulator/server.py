@@ -17,7 +17,8 @@ against it unchanged when ``TWILIO_API_BASE_URL`` points here:
 Faults can be asked for when a recording is completed (``POST
 /_emulator/recordings/{RE}/complete`` with ``seconds`` and optionally ``trickle_seconds``: serve
 the audio slowly over that long; ``fail_times``: answer 503 that many times first;
-``cut_after``: announce the full length but close after that many bytes).
+``cut_after``: announce the full length but close after that many bytes; ``delete_seconds``:
+answer its DELETE only after that long, as a slow Twilio does).
 
 The caller driver (``twilio_emulator.caller``) tells the emulator about calls through its
 control endpoints under ``/_emulator/``; tests read its state there too.
@@ -233,6 +234,9 @@ class EmulatorState:
 
     def delete_recording(self, *, rec, **_):
         with self.lock:
+            delay = self.stored_recording(rec).get("faults", {}).get("delete_seconds", 0)
+        time.sleep(float(delay))  # outside the lock: other requests are answered meanwhile
+        with self.lock:
             self.stored_recording(rec)["deleted"] = True
             return 204, None
 
@@ -362,7 +366,7 @@ class EmulatorState:
                 )
                 recording["faults"] = {
                     key: body[key]
-                    for key in ("trickle_seconds", "fail_times", "cut_after")
+                    for key in ("trickle_seconds", "fail_times", "cut_after", "delete_seconds")
                     if key in body
                 }
                 return 200, self.recording_resource(recording)

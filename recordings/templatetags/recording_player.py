@@ -1,6 +1,6 @@
 from django import template
 
-from recordings.access import PLAY, windows_for
+from recordings.access import may_download, windows_for
 from recordings.models import Recording
 
 register = template.Library()
@@ -14,6 +14,6 @@ def recording_player(context, recording):
         "recording": recording,
         "stored": recording.status == Recording.Status.STORED,
         "windows": windows_for(user, recording),
-        "can_download": user.has_perm(PLAY),
+        "can_download": may_download(user),
         "csrf_token": context.get("csrf_token"),
     }

@@ -132,7 +132,8 @@ class Command(BaseCommand):
             operators = self.seed_operators(users)
             customers = self.seed_customers()
             created_calls = self.seed_calls(operators, customers, notice)
-            created_recordings = self.seed_recordings()
+        # Encrypting and writing the audio files is slow I/O: it runs after the rows commit.
+        created_recordings = self.seed_recordings()
         self.print_summary(created_calls, created_recordings)
 
     def seed_notice(self, supervisor):
