@@ -289,7 +289,7 @@ class TestListening:
         assert part.status_code == 206
         assert b"".join(part.streaming_content) == AUDIO[1000:2000]
         event = AccessEvent.objects.get(action=Action.PLAYBACK)
-        assert event.recording == mine
+        assert event.recording_id == mine.pk
         assert event.purpose == "disclosure"
         assert event.actor_label == f"customer {NUMBER}"
 

@@ -77,7 +77,7 @@ def test_another_operators_call_is_refused_and_audited(client, others, operator)
     assert response.status_code == 403
     assert "研修" in response.content.decode()
     event = AccessEvent.objects.get(action=AccessEvent.Action.REFUSED)
-    assert event.recording == others
+    assert event.recording_id == others.pk
     assert event.actor == operator.user
 
 
