@@ -14,7 +14,7 @@ import json
 import threading
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connections, router, transaction
@@ -186,7 +186,7 @@ def _append_once(events, *, using):
 def _link(events, *, using):
     last = AccessEvent.objects.using(using).order_by("-seq").values_list("seq", "hash").first()
     seq, previous_hash = last or (0, GENESIS_HASH)
-    now = timezone.now()
+    now = _database_now(using)
     for event in events:
         seq += 1
         event.seq = seq
@@ -195,6 +195,24 @@ def _link(events, *, using):
         event.hash = previous_hash = event_hash(
             {name: getattr(event, name) for name in HASHED_FIELDS}
         )
+
+
+def _database_now(using):
+    """The database's time now, as it will be stored (the hash is computed from it).
+
+    Taken from the database, not the host: events written by hosts whose clocks differ still
+    follow one another in time. Read after the chain's lock is taken, so it is later than
+    the time of the event before. PostgreSQL's ``clock_timestamp()`` is the time of reading
+    (``CURRENT_TIMESTAMP`` would be the transaction's start, possibly before that lock);
+    SQLite's ``CURRENT_TIMESTAMP`` has whole seconds only, so its milliseconds are asked for.
+    """
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT clock_timestamp()")
+            return cursor.fetchone()[0].astimezone(UTC)
+        cursor.execute("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
+        return datetime.fromisoformat(cursor.fetchone()[0]).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -213,9 +231,10 @@ def verify_chain():
 
     Reads the trail in chunks, so memory stays bounded however long it is. The problem is
     given in English for logs and the command line, e.g. "event 17: its content does not
-    match its hash (edited)".
+    match its hash (edited)". An event whose time is earlier than the one before it is a
+    break too: times come from the database's clock, so the trail never goes back in time.
     """
-    expected_seq, previous_hash, checked = 1, GENESIS_HASH, 0
+    expected_seq, previous_hash, checked, previous_time = 1, GENESIS_HASH, 0, None
     rows = AccessEvent.objects.order_by("seq").values(*HASHED_FIELDS, "hash")
     for row in rows.iterator(chunk_size=2000):
         seq = row["seq"]
@@ -243,11 +262,18 @@ def verify_chain():
             )
         elif event_hash(row) != row["hash"]:
             problem = f"event {seq}: its content does not match its hash (edited)"
+        elif previous_time is not None and row["occurred_at"] < previous_time:
+            problem = (
+                f"event {seq}: its time ({row['occurred_at'].isoformat()}) is earlier than "
+                f"event {seq - 1}'s ({previous_time.isoformat()}): written with a clock that "
+                "was behind, or its time was changed"
+            )
         if problem:
             return ChainCheck(False, checked, seq, problem, previous_hash)
         checked += 1
         expected_seq += 1
         previous_hash = row["hash"]
+        previous_time = row["occurred_at"]
     return ChainCheck(True, checked, last_hash="" if checked == 0 else previous_hash)
 
 

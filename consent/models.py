@@ -21,6 +21,16 @@ class AppendOnlyQuerySet(models.QuerySet):
     def delete(self):
         raise ValidationError(_("Consent records cannot be deleted; add a new record instead."))
 
+    def keypress_answer(self, *, call, party_role):
+        """The party's keypress answer on ``call`` that the ledger keeps one of, or None
+        (``consent_one_keypress_answer_per_call``)."""
+        return self.filter(
+            call=call,
+            party_role=party_role,
+            method=ConsentRecord.Method.IVR_KEYPRESS,
+            before_one_answer_per_call=False,
+        ).first()
+
 
 class ConsentRecord(models.Model):
     class PartyRole(models.TextChoices):
@@ -101,6 +111,15 @@ class ConsentRecord(models.Model):
     )
     note = models.TextField(_("note"), blank=True)
     recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now, db_index=True)
+    before_one_answer_per_call = models.BooleanField(
+        _("written before one answer per call"),
+        default=False,
+        editable=False,
+        help_text=_(
+            "Set on every record written before the ledger kept one keypress answer per call "
+            "and party; such a call may show a retried answer twice."
+        ),
+    )
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -119,6 +138,18 @@ class ConsentRecord(models.Model):
             models.CheckConstraint(
                 condition=(models.Q(operator__isnull=True) | models.Q(party_role="operator")),
                 name="consent_operator_subject_is_operator_party",
+            ),
+            # One keypress answer per call and party: Twilio retries /consent while the first
+            # request still runs, and both must not land in a ledger that cannot be cleaned.
+            models.UniqueConstraint(
+                fields=["call", "party_role"],
+                condition=models.Q(
+                    method="ivr_keypress",
+                    call__isnull=False,
+                    before_one_answer_per_call=False,
+                ),
+                name="consent_one_keypress_answer_per_call",
+                violation_error_message=_("This call already has the party's keypress answer."),
             ),
         ]
         indexes = [

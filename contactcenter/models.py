@@ -119,7 +119,9 @@ class CustomerQuerySet(models.QuerySet):
         A presented number finds the one customer with that number. A withheld or unusable
         caller ID gets a new customer of its own every time: two anonymous callers are not
         the same person, and one of them exercising their rights (deletion, withdrawal of
-        consent) must never touch the other's calls.
+        consent) must never touch the other's calls. Such a customer exists only through its
+        call: create it in the transaction that stores the call, and roll it back if the
+        call is not stored, as the Twilio edge does when it registers a call.
         """
         from .db import savepoint_if_in_transaction
 
@@ -224,45 +226,90 @@ class CallQuerySet(models.QuerySet):
         return moved == 1
 
     def apply_status(self, *, sid, status, sequence_number, timestamp=None, duration=None):
-        """Apply one Twilio status callback in a single conditional UPDATE; return whether it did.
+        """Apply one Twilio status callback in a single conditional UPDATE; return whether it
+        moved the call's status.
 
-        Callbacks are separate requests and may arrive late, twice or out of order. One
-        applies only when its SequenceNumber is newer than the last one applied and the
-        call's current status may become the reported one, so a late, repeated or shuffled
-        callback changes nothing, and two arriving at once cannot both win. Which statuses
-        may become the reported one is ``Call.STATUS_TRANSITIONS``.
+        Callbacks are separate requests and may arrive late, twice or out of order. The status
+        moves only when the callback's SequenceNumber is newer than the last one applied and
+        the call's current status may become the reported one (``Call.STATUS_TRANSITIONS``),
+        so a late, repeated or shuffled callback never moves it back, and two arriving at once
+        cannot both win. What a callback tells is kept all the same, in whatever order it
+        arrives: the answer time is the first ``in-progress`` one known, even one arriving
+        after ``completed``; a final status that moves the call gives its end time and
+        ``CallDuration``, and one that does not fills them only where the call has none.
+        ``started_at`` stays when we first saw the call: no callback carries the call's start
+        (``Timestamp`` is the event's), and consent is judged against it.
+
+        The answer time is not derived from the end time and ``CallDuration``: Twilio
+        documents the duration as "the length of the call", not as time since the answer.
 
         Written as SQL because every status callback of every call runs it (see
-        ``contactcenter.db``); the statement is the same on PostgreSQL and SQLite.
+        ``contactcenter.db``); the statement is the same on PostgreSQL and SQLite. Every
+        ``SET`` expression reads the row as it was before the statement, so ``moves`` is the
+        same test in each.
         """
         if status not in Call.Status.values:
             raise ValueError(f"unknown call status {status!r}")
         connection = connections[self.db]
         when = connection.ops.adapt_datetimefield_value
-        at = when(timestamp or timezone.now())
-        assignments = ["status = %s", "last_sequence_number = %s", "updated_at = %s"]
-        params = [status, sequence_number, when(timezone.now())]
-        if status == Call.Status.IN_PROGRESS:
-            assignments.append("answered_at = COALESCE(answered_at, %s)")
-            params.append(at)
-        if status in Call.FINAL_STATUSES:
-            assignments.append("ended_at = %s")
-            params.append(at)
-            if duration is not None:
-                assignments.append("duration = %s")
-                params.append(duration)
         may_become = Call.statuses_that_may_become(status)
+        params = {
+            "sid": sid,
+            "status": status,
+            "sequence_number": sequence_number,
+            "at": when(timestamp or timezone.now()),
+            "now": when(timezone.now()),
+            "duration": duration,
+            **{f"from_{index}": value for index, value in enumerate(may_become)},
+        }
+        moves = (
+            f"(status IN ({', '.join(f'%(from_{index})s' for index in range(len(may_become)))}) "
+            "AND (last_sequence_number IS NULL OR last_sequence_number < %(sequence_number)s))"
+        )
+        assignments = [
+            f"status = CASE WHEN {moves} THEN %(status)s ELSE status END",
+            f"last_sequence_number = CASE WHEN {moves} THEN %(sequence_number)s "
+            "ELSE last_sequence_number END",
+            "updated_at = %(now)s",
+        ]
+        # What a callback can tell about a call even when it does not move it: a value the
+        # call does not have yet.
+        gaps = []
+        if status == Call.Status.IN_PROGRESS:
+            assignments.append("answered_at = COALESCE(answered_at, %(at)s)")
+            gaps.append("answered_at IS NULL")
+        if status in Call.FINAL_STATUSES:
+            assignments.append(
+                f"ended_at = CASE WHEN {moves} THEN %(at)s ELSE COALESCE(ended_at, %(at)s) END"
+            )
+            gaps.append("ended_at IS NULL")
+            if duration is not None:
+                assignments.append(
+                    f"duration = CASE WHEN {moves} THEN %(duration)s "
+                    "ELSE COALESCE(duration, %(duration)s) END"
+                )
+                gaps.append("duration IS NULL")
+        condition = moves
+        if gaps:
+            # A repeat of the callback last applied (its SequenceNumber) has nothing to add,
+            # and leaves the row alone.
+            condition = (
+                f"({moves} OR (({' OR '.join(gaps)}) AND (last_sequence_number IS NULL "
+                "OR last_sequence_number <> %(sequence_number)s)))"
+            )
         # Only column names and placeholders are formatted in; every value is a parameter.
         sql = (
             f"UPDATE {connection.ops.quote_name(Call._meta.db_table)} "  # noqa: S608
             f"SET {', '.join(assignments)} "
-            f"WHERE sid = %s AND status IN ({', '.join(['%s'] * len(may_become))}) "
-            "AND (last_sequence_number IS NULL OR last_sequence_number < %s)"
+            f"WHERE sid = %(sid)s AND {condition} "
+            "RETURNING last_sequence_number"
         )
-        params += [sid, *may_become, sequence_number]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.rowcount == 1
+            row = cursor.fetchone()
+        # It moved exactly when the row now carries this callback's SequenceNumber: a row
+        # that only had a gap filled keeps another one (see the condition above).
+        return row is not None and row[0] == sequence_number
 
 
 class Call(models.Model):

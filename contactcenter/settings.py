@@ -125,6 +125,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The test database is a file, not memory, so a Celery worker a test starts shares it;
     # one per test run, so that two runs on one machine do not meet.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+else:
+    # A database that does not answer must not hold a webhook past Twilio's 15 s: give up
+    # connecting after a few seconds, and the caller is put through without recording.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = _int(
+        "DATABASE_CONNECT_TIMEOUT", 3, minimum=1
+    )
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env.str("REDIS_URL", default="").strip()
@@ -152,10 +158,27 @@ TWILIO_VERIFY_BASE_URL = _url(
     "TWILIO_VERIFY_BASE_URL", "https://verify.twilio.com", schemes=("http", "https")
 )
 
+# Where a caller is put through when the database cannot be read (the operators' list is in
+# it): a number in E.164 or a sip: address, e.g. a ring group. Before it, the operators last
+# read as available are rung, if that list is no older than FALLBACK_OPERATORS_MAX_AGE
+# seconds (0: never). With neither, the caller hears an apology and the error is logged.
+FALLBACK_DIAL_TARGET = env.str("FALLBACK_DIAL_TARGET", default="").strip()
+if FALLBACK_DIAL_TARGET and not re.fullmatch(
+    r"\+[1-9]\d{6,14}|sip:[^\s@]+@[^\s@]+", FALLBACK_DIAL_TARGET
+):
+    _fail("FALLBACK_DIAL_TARGET", "expected a number in E.164 (+81…) or a sip:user@host address")
+FALLBACK_OPERATORS_MAX_AGE = _int("FALLBACK_OPERATORS_MAX_AGE", 600, minimum=0)
+
 # --- recordings ----------------------------------------------------------------------------
 
 RECORDINGS_MASTER_KEYS = _master_keys("RECORDINGS_MASTER_KEYS", DEV_RECORDINGS_MASTER_KEYS)
 RECORDINGS_ROOT = Path(env.str("RECORDINGS_ROOT", default=str(VAR_DIR / "recordings")))
+# /healthz fails below this much free space in the recordings storage (or below room for 20
+# recordings the size of the largest of the last 7 days, if that is more).
+RECORDINGS_MIN_FREE_MB = _int("RECORDINGS_MIN_FREE_MB", 500, minimum=0)
+# How long a fetch holds its recording without a heartbeat (renewed every quarter of it while
+# the audio streams); a killed worker's fetch is taken over this long after its last one.
+RECORDINGS_FETCH_LEASE_SECONDS = _int("RECORDINGS_FETCH_LEASE_SECONDS", 120, minimum=2)
 
 # --- production guard ----------------------------------------------------------------------
 
@@ -385,11 +408,15 @@ CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "recordings.tasks.relay_outbox", "schedule": 60.0},
     # Recordings past retention and not held lose their key, file and Twilio copy.
     "purge-recordings": {"task": "recordings.tasks.purge_recordings", "schedule": 60.0 * 60},
-    # Recordings whose fetch task was lost (Redis flushed, a worker killed) are queued again.
+    # Recordings whose fetch task was lost (Redis flushed, a worker killed) are queued again;
+    # every minute, so a killed fetch is taken over soon after its lease runs out.
     "requeue-stalled-fetches": {
         "task": "recordings.tasks.requeue_stalled_fetches",
-        "schedule": 15.0 * 60,
+        "schedule": 60.0,
     },
+    # Recordings and calls whose callbacks never reached us are brought in line with Twilio's
+    # lists (each run reads back at least 24 h, so runs overlap).
+    "reconcile-twilio": {"task": "recordings.tasks.reconcile_twilio", "schedule": 15.0 * 60},
 }
 
 # --- REST API ------------------------------------------------------------------------------

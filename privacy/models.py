@@ -8,6 +8,7 @@ so exactly one notice is in force at any instant after the first one.
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import get_language, ngettext
@@ -17,6 +18,21 @@ from django.utils.translation import gettext_lazy as _
 def in_language(english, japanese):
     """Pick the English or Japanese text by the active language, Japanese first."""
     return english if (get_language() or "ja").startswith("en") and english else japanese
+
+
+# How long a recording may be used for one purpose: at least a day, at most ten years. No
+# purpose a contact center announces needs longer, and the bound keeps every date computed
+# from it (the call's start + days) well inside what Python and the database can hold.
+MIN_RETENTION_DAYS = 1
+MAX_RETENTION_DAYS = 3650
+RETENTION_DAYS_MESSAGE = _("Enter a number of days from 1 to 3,650 (ten years).")
+RETENTION_DAYS_VALIDATORS = [
+    MinValueValidator(MIN_RETENTION_DAYS, message=RETENTION_DAYS_MESSAGE),
+    MaxValueValidator(MAX_RETENTION_DAYS, message=RETENTION_DAYS_MESSAGE),
+]
+RETENTION_DAYS_BOUNDED = models.Q(
+    retention_days__gte=MIN_RETENTION_DAYS, retention_days__lte=MAX_RETENTION_DAYS
+)
 
 
 class Purpose(models.Model):
@@ -29,7 +45,10 @@ class Purpose(models.Model):
     description_en = models.TextField(_("description (English)"))
     retention_days = models.PositiveIntegerField(
         _("usable for (days)"),
-        help_text=_("How many days from the call a recording may be used for this purpose."),
+        validators=RETENTION_DAYS_VALIDATORS,
+        help_text=_(
+            "How many days from the call a recording may be used for this purpose (1 to 3,650)."
+        ),
     )
     allows_training_review = models.BooleanField(
         _("operators may review for training"), default=False
@@ -43,7 +62,7 @@ class Purpose(models.Model):
         ordering = ["pk"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(retention_days__gte=1), name="purpose_retention_positive"
+                condition=RETENTION_DAYS_BOUNDED, name="purpose_retention_days_bounded"
             )
         ]
 
@@ -227,7 +246,9 @@ class NoticePurpose(models.Model):
     purpose = models.ForeignKey(
         Purpose, on_delete=models.PROTECT, related_name="+", verbose_name=_("purpose")
     )
-    retention_days = models.PositiveIntegerField(_("usable for (days)"), null=True, blank=True)
+    retention_days = models.PositiveIntegerField(
+        _("usable for (days)"), null=True, blank=True, validators=RETENTION_DAYS_VALIDATORS
+    )
     allows_training_review = models.BooleanField(
         _("operators may review for training"), null=True, blank=True
     )
@@ -237,21 +258,33 @@ class NoticePurpose(models.Model):
         verbose_name_plural = _("announced purposes")
         ordering = ["purpose_id"]
         constraints = [
-            models.UniqueConstraint(fields=["notice", "purpose"], name="notice_purpose_once")
+            models.UniqueConstraint(fields=["notice", "purpose"], name="notice_purpose_once"),
+            models.CheckConstraint(
+                condition=models.Q(retention_days__isnull=True) | RETENTION_DAYS_BOUNDED,
+                name="notice_purpose_retention_days_bounded",
+            ),
         ]
 
     def __str__(self):
         return str(self.purpose)
 
     def save(self, *args, **kwargs):
-        if Notice.objects.filter(pk=self.notice_id, status=Notice.Status.PUBLISHED).exists():
-            raise ValidationError(_("The purposes of a published notice cannot be changed."))
-        super().save(*args, **kwargs)
+        with transaction.atomic():
+            self._refuse_if_published()
+            super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        if Notice.objects.filter(pk=self.notice_id, status=Notice.Status.PUBLISHED).exists():
+        with transaction.atomic():
+            self._refuse_if_published()
+            return super().delete(*args, **kwargs)
+
+    def _refuse_if_published(self):
+        # The notice's row is locked, as publish_notice locks it: a purpose added while the
+        # notice is being published waits, then is refused, so the announcement checked at
+        # publication names every purpose the notice ends up with.
+        notice = Notice.objects.select_for_update().filter(pk=self.notice_id).first()
+        if notice is not None and notice.is_published:
             raise ValidationError(_("The purposes of a published notice cannot be changed."))
-        return super().delete(*args, **kwargs)
 
     @property
     def days(self):

@@ -104,6 +104,26 @@ class AnnouncementCheck:
         return self.seconds > ANNOUNCEMENT_LIMIT_SECONDS
 
 
+# The provider every announcement must name, as it is written in either language.
+PROVIDER_NAMES = ("Twilio", "トゥイリオ")
+
+
+def announcement_omissions(text, *, language, purposes):
+    """What ``text``, read to callers in ``language``, leaves out: the names of the
+    ``purposes`` it does not say, then "Twilio" if it does not name the provider.
+
+    A caller consents to what they heard: the script must name every purpose a recording
+    made under the notice will be used for, and the third party that carries and stores it.
+    """
+    english = language.startswith("en")
+    heard = text.casefold()
+    names = [purpose.name_en if english else purpose.name_ja for purpose in purposes]
+    missing = [name for name in names if name.casefold() not in heard]
+    if not any(provider.casefold() in heard for provider in PROVIDER_NAMES):
+        missing.append("Twilio")
+    return missing
+
+
 def check_announcements(notice):
     """The announcement of each language with its estimated speaking time."""
     purposes = [np.purpose for np in notice.notice_purposes.select_related("purpose")]
@@ -148,6 +168,21 @@ def notice_problems(notice):
         problems.append(_("Write the Japanese body of the notice."))
     if not notice.provider_statement_ja.strip():
         problems.append(_("Say which third-party provider carries and stores calls."))
+    purposes = [np.purpose for np in notice.notice_purposes.select_related("purpose")]
+    for check in check_announcements(notice) if purposes else ():
+        missing = announcement_omissions(check.text, language=check.language, purposes=purposes)
+        if missing:
+            problems.append(
+                _(
+                    "The %(language)s announcement callers hear does not name %(missing)s. "
+                    "Callers consent to what they hear: name every purpose and the provider "
+                    "(Twilio) in it, or empty it to have it written from the purposes."
+                )
+                % {
+                    "language": _("Japanese") if check.language == "ja" else _("English"),
+                    "missing": "、".join(f"「{name}」" for name in missing),
+                }
+            )
     return problems
 
 
@@ -185,7 +220,11 @@ def publish_notice(*, notice, by, effective_from=None):
     if effective_from < now - timezone.timedelta(minutes=1):
         raise ValidationError(_("A notice cannot take effect in the past."))
     with transaction.atomic():
-        problems = notice_problems(notice)
+        # Checked on the locked row, not on the caller's copy: the announcement callers will
+        # hear is the one stored now, and its purposes cannot change until we commit (see
+        # NoticePurpose.save).
+        locked = Notice.objects.select_for_update().get(pk=notice.pk)
+        problems = notice_problems(locked)
         if problems:
             raise ValidationError(problems)
         latest = Notice.objects.published().select_for_update().order_by("-version").first()
@@ -197,8 +236,8 @@ def publish_notice(*, notice, by, effective_from=None):
                     "at": timezone.localtime(latest.effective_from).strftime("%Y-%m-%d %H:%M"),
                 }
             )
-        fill_announcements(notice)
-        for announced in notice.notice_purposes.select_related("purpose"):
+        fill_announcements(locked)
+        for announced in locked.notice_purposes.select_related("purpose"):
             NoticePurpose.objects.filter(pk=announced.pk).update(
                 retention_days=announced.purpose.retention_days,
                 allows_training_review=announced.purpose.allows_training_review,

@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -9,7 +11,14 @@ from contactcenter.admin import ConfirmWithReasonMixin
 from contactcenter.models import Customer
 
 from . import ingest, retention
-from .models import LegalHold, OutboxMessage, Recording, RecordingPurpose, Tombstone
+from .models import (
+    LegalHold,
+    OutboxMessage,
+    ReconciliationRun,
+    Recording,
+    RecordingPurpose,
+    Tombstone,
+)
 
 
 class RecordingPurposeInline(admin.TabularInline):
@@ -70,6 +79,26 @@ class DueForPurgeFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ErrorFilter(admin.SimpleListFilter):
+    """Recordings on which the pipeline wrote an error; "fetch stopped" stays on the status
+    index (only recordings still to be fetched), "any" reads every row."""
+
+    title = _("pipeline error")
+    parameter_name = "error"
+
+    def lookups(self, request, model_admin):
+        return [("fetch", _("Fetch stopped with an error")), ("any", _("Any error"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "fetch":
+            queryset = queryset.filter(
+                status__in=[Recording.Status.COMPLETED, Recording.Status.FETCH_FAILED]
+            )
+        if self.value() in ("fetch", "any"):
+            return queryset.exclude(last_error="")
+        return queryset
+
+
 class HoldReasonForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason"),
@@ -84,6 +113,7 @@ class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
         "sid",
         "call",
         "status",
+        "error",
         "duration",
         "retain_until",
         "held",
@@ -95,6 +125,7 @@ class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
         "purposes__purpose",
         OnHoldFilter,
         DueForPurgeFilter,
+        ErrorFilter,
         ("training_material_at", admin.EmptyFieldListFilter),
     ]
     search_fields = ["sid", "call__sid", "call__from_number"]
@@ -111,10 +142,10 @@ class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
             None,
             {
                 "fields": [
+                    "error_note",
                     "sid",
                     "call",
                     "status",
-                    "last_error",
                     "fetch_attempts",
                     "fetch_started_at",
                     "partial_blob_name",
@@ -168,6 +199,21 @@ class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_hold()
+
+    @admin.display(description=_("error"))
+    def error(self, recording):
+        return Truncator(recording.last_error).chars(80)
+
+    @admin.display(description=_("pipeline error"))
+    def error_note(self, recording):
+        """The last error at the top of the page, as the admin shows a form's errors."""
+        if not recording.last_error:
+            return "—"
+        return format_html(
+            '<p class="errornote">{}<br>{}</p>',
+            _("The pipeline stopped on this recording with this error:"),
+            recording.last_error,
+        )
 
     @admin.display(description=_("on hold"), boolean=True)
     def held(self, recording):
@@ -277,6 +323,37 @@ class TombstoneAdmin(admin.ModelAdmin):
 class OutboxMessageAdmin(admin.ModelAdmin):
     list_display = ["task", "kwargs", "created_at", "published_at", "attempts", "last_error"]
     list_filter = [("published_at", admin.EmptyFieldListFilter)]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(admin.ModelAdmin):
+    """Made by the reconciliation job only: read-only, newest first."""
+
+    list_display = [
+        "started_at",
+        "status",
+        "since",
+        "recordings_seen",
+        "created",
+        "queued",
+        "deleted_at_twilio",
+        "calls_closed",
+        "errors",
+        "finished_at",
+    ]
+    list_filter = ["status"]
+    ordering = ["-started_at", "-pk"]
+    date_hierarchy = "started_at"
+    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False

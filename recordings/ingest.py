@@ -8,12 +8,15 @@ import hashlib
 import io
 import logging
 import secrets
+import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import storages
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -29,13 +32,24 @@ from .outbox import enqueue
 logger = logging.getLogger(__name__)
 
 FETCH_TASK = "recordings.tasks.fetch_recording"
-DOWNLOAD_CHUNK = 256 * 1024
-# A fetch holds its recording this long; a second fetch meanwhile leaves it alone, and after
-# it (the worker died) the next attempt takes over and deletes the half-written file.
-FETCH_LEASE = timedelta(minutes=15)
-# A recording waiting to be fetched this long has lost its task (Redis flushed, a worker
-# killed): it is queued again. Longer than the lease plus the longest retry countdown.
-STALLED_AFTER = timedelta(hours=1)
+DELETE_TASK = "recordings.tasks.delete_twilio_copy"
+DOWNLOAD_CHUNK = 64 * 1024
+# A fetch holds its recording this long past its last heartbeat; a second fetch meanwhile
+# leaves it alone, and after it (the worker died) the next attempt takes over and deletes the
+# half-written file. The lease is taken, renewed and compared on the database's clock, so a
+# worker whose clock runs fast cannot take over a live one.
+FETCH_LEASE = timedelta(seconds=settings.RECORDINGS_FETCH_LEASE_SECONDS)
+# While the audio streams, the lease is renewed this often (at the next chunk after it).
+HEARTBEAT = FETCH_LEASE / 4
+# A recording waiting to be fetched this long with no fetch running has lost its task (Redis
+# flushed it): it is queued again. Longer than the longest retry countdown (30 minutes). A
+# fetch whose worker died is queued again as soon as its lease runs out.
+STALLED_AFTER = timedelta(minutes=35)
+# A 401 or 404 for media Twilio has just announced is tried again this many times: Twilio's
+# media may lag the recording's callback.
+MEDIA_NOT_READY_RETRIES = 3
+# The prefix of ``last_error`` when Twilio's copy could not be deleted (cleared once it is).
+DELETION_ERROR = "Twilio deletion: "
 WITHDRAWN_REASONS = {"withdrawn", "opted_out"}
 
 Status = Recording.Status
@@ -45,11 +59,17 @@ CALLBACK_STATUSES = frozenset({Status.IN_PROGRESS, Status.COMPLETED, Status.ABSE
 
 
 class FetchError(Exception):
-    """The media could not be fetched this time; ``retryable`` says whether to try again."""
+    """The media could not be fetched this time; ``retryable`` says whether to try again, and
+    ``retries`` at most how many times (None: as many as the task allows)."""
 
-    def __init__(self, message, *, retryable):
+    def __init__(self, message, *, retryable, retries=None):
         super().__init__(message)
         self.retryable = retryable
+        self.retries = retries
+
+
+class LeaseLost(Exception):
+    """Another fetch took the recording over (this one's lease had run out): stop."""
 
 
 # --- Twilio's recording status callback ----------------------------------------------------
@@ -110,16 +130,18 @@ def _recording_for(sid, call, details):
 def fetch(recording_id):
     """Fetch, encrypt, store and verify one recording, then delete Twilio's copy.
 
-    Running it twice stores once: a fetch takes a lease on the recording, and a second one
-    that finds the lease live leaves the work to the first. Killed at any moment, it leaves
-    either no stored copy (Twilio's copy is intact; the half-written file is named on the
-    recording and deleted by the next attempt) or a verified one. Raises ``FetchError`` when
-    the fetch should be tried again.
+    Running it twice stores once: a fetch takes a lease on the recording, renewed by a
+    heartbeat while the audio streams, and a second one that finds the lease live leaves the
+    work to the first. Killed at any moment, it leaves either no stored copy (Twilio's copy is
+    intact; the half-written file is named on the recording and deleted by the next attempt)
+    or a verified one. Consent is final at commit: it is checked again under the recording's
+    lock in the transaction that marks it stored, so a withdrawal during the download leaves
+    no copy of ours and none at Twilio. Raises ``FetchError`` when the fetch should be tried
+    again, and a database error as it came (the task retries both).
 
     Never inside another transaction (the lease is durable, so that is an error): the
     download, the storage and Twilio's deletion would run with that transaction's locks held.
     """
-    now = timezone.now()
     with transaction.atomic(durable=True):
         recording = (
             Recording.objects.select_for_update(of=("self",))
@@ -128,39 +150,84 @@ def fetch(recording_id):
         )
         if recording.status not in (Status.COMPLETED, Status.FETCH_FAILED):
             return recording
-        if recording.fetch_started_at and recording.fetch_started_at > now - FETCH_LEASE:
-            logger.info("Recording %s is being fetched by another worker", recording.sid)
-            return recording
         leftover = recording.partial_blob_name
         name = _blob_name(recording)
-        Recording.objects.filter(pk=recording.pk).update(
-            fetch_attempts=recording.fetch_attempts + 1,
-            fetch_started_at=now,
-            partial_blob_name=name,
-            updated_at=now,
+        # Compared and set on the database's clock: the workers' clocks do not matter.
+        taken = (
+            Recording.objects.filter(pk=recording.pk)
+            .filter(Q(fetch_started_at__isnull=True) | Q(fetch_started_at__lte=Now() - FETCH_LEASE))
+            .update(
+                fetch_attempts=F("fetch_attempts") + 1,
+                fetch_started_at=Now(),
+                partial_blob_name=name,
+                updated_at=Now(),
+            )
         )
+        if not taken:
+            logger.info("Recording %s is being fetched by another worker", recording.sid)
+            return recording
     if leftover:  # written by an attempt that was killed
         delete_quietly(storages["recordings"], leftover)
+    try:
+        return _fetch_leased(recording, name)
+    except DatabaseError:
+        _give_back_after_database_error(recording, name)
+        raise
+
+
+def _fetch_leased(recording, name):
     permission = may_record(call=recording.call)
-    if not permission:
+    if recording.consent_withdrawn_at or not permission:
         return refuse_at_ingest(recording, permission)
     try:
         stored = _download_and_store(recording, name)
     except FetchError:
         _end_attempt(recording, name)
         raise
+    except LeaseLost:
+        logger.info("Recording %s was taken over by another worker", recording.sid)
+        recording.refresh_from_db()
+        return recording
     with transaction.atomic():
         current = Recording.objects.select_for_update().get(pk=recording.pk)
         # Another worker took over (our lease had run out) or got there first.
         superseded = current.status == Status.STORED or current.partial_blob_name != name
-        kept = not superseded and _mark_stored(current, stored, permission)
+        withdrawn = False
+        if not superseded:
+            # Consent is final at commit. A withdrawal marks this row under the same lock
+            # (``retention.forget_without_consent``), so either it committed before this
+            # lock was granted and is seen here, or it waits and finds the row stored.
+            permission = may_record(call=recording.call)
+            withdrawn = bool(current.consent_withdrawn_at) or not permission
+        if withdrawn:
+            _refuse(current, permission, during_fetch=True)
+        kept = not superseded and not withdrawn and _mark_stored(current, stored, permission)
     # Files and Twilio only once the row is committed and unlocked.
     if not kept:
         delete_quietly(storages["recordings"], stored["blob_name"])
         current.refresh_from_db()
+        if withdrawn:
+            delete_twilio_copy(current)
         return current
     delete_twilio_copy(current)
     return current
+
+
+def _give_back_after_database_error(recording, name):
+    """The database failed mid-fetch (connection lost, server restarting): drop the broken
+    connection, and if the database answers again, give the lease back and delete the file
+    being written, so that the retry starts at once instead of waiting for the lease."""
+    if transaction.get_connection().in_atomic_block:
+        return
+    close_old_connections()
+    try:
+        given_back = _end_attempt(recording, name)
+    except DatabaseError:
+        logger.warning("Recording %s: the database is unreachable; its lease runs out", recording)
+        close_old_connections()
+        return
+    if given_back:
+        delete_quietly(storages["recordings"], name)
 
 
 def store_audio(recording, chunks):
@@ -206,9 +273,24 @@ def _mark_stored(recording, stored, permission):
 
 def _end_attempt(recording, name):
     """Give the lease back after a failed attempt (unless another worker has taken over)."""
-    Recording.objects.filter(pk=recording.pk, partial_blob_name=name).update(
+    return Recording.objects.filter(pk=recording.pk, partial_blob_name=name).update(
         fetch_started_at=None, partial_blob_name=""
     )
+
+
+def _renewing_lease(chunks, recording, name):
+    """Yield ``chunks``, renewing the fetch's lease every ``HEARTBEAT`` on the database's
+    clock; raise ``LeaseLost`` if another fetch has taken the recording over meanwhile."""
+    renewed = time.monotonic()
+    for chunk in chunks:
+        if time.monotonic() - renewed >= HEARTBEAT.total_seconds():
+            renewed = time.monotonic()
+            still_ours = Recording.objects.filter(pk=recording.pk, partial_blob_name=name).update(
+                fetch_started_at=Now()
+            )
+            if not still_ours:
+                raise LeaseLost(recording.sid)
+        yield chunk
 
 
 def _download_and_store(recording, name):
@@ -216,11 +298,15 @@ def _download_and_store(recording, name):
     try:
         response = twilio_client.open_recording_media(recording.sid)
     except twilio_client.TwilioError as error:
+        if error.may_be_lagging:
+            raise FetchError(
+                str(error.message), retryable=True, retries=MEDIA_NOT_READY_RETRIES
+            ) from error
         raise FetchError(str(error.message), retryable=error.retryable) from error
     with response:
         return _store_encrypted(
             name,
-            response.iter_content(DOWNLOAD_CHUNK),
+            _renewing_lease(response.iter_content(DOWNLOAD_CHUNK), recording, name),
             expected_size=_int(response.headers.get("Content-Length")),
         )
 
@@ -234,6 +320,9 @@ def _store_encrypted(name, chunks, *, expected_size=None):
     encrypted = _HashingStream(crypto.encrypt_chunks(source, data_key), hashing=False)
     try:
         saved = storage.save(name, File(_ReadableStream(encrypted), name=name))
+    except (LeaseLost, DatabaseError):  # taken over, or the heartbeat found no database
+        delete_quietly(storage, name)
+        raise
     except Exception as error:  # network cut mid-stream, storage full, …
         delete_quietly(storage, name)
         raise FetchError(f"download interrupted: {error}", retryable=True) from error
@@ -304,7 +393,22 @@ def _purpose_windows(recording, permission):
 
 
 def mark_fetch_failed(recording_id, error):
-    Recording.objects.transition(recording_id, to=Status.FETCH_FAILED, last_error=str(error)[:2000])
+    """Give up fetching: 取得失敗, kept until the window its consent allows closes (the
+    purge then deletes Twilio's copy), or due at once without consent."""
+    recording = Recording.objects.select_related("call__customer", "call__operator").get(
+        pk=recording_id
+    )
+    permission = may_record(call=recording.call)
+    windows = _purpose_windows(recording, permission) if permission else []
+    retain_until = max((window.usable_until for window in windows), default=timezone.now())
+    if recording.consent_withdrawn_at:
+        retain_until = recording.consent_withdrawn_at
+    Recording.objects.transition(
+        recording_id,
+        to=Status.FETCH_FAILED,
+        last_error=str(error)[:2000],
+        retain_until=retain_until,
+    )
 
 
 def note_fetch_error(recording_id, error):
@@ -331,63 +435,90 @@ def requeue_stalled_fetches(*, now=None, limit=500):
     it out again only after the visibility timeout). Fetching is idempotent, so queueing a
     recording whose task is merely slow costs one skipped run.
     """
-    cutoff = (now or timezone.now()) - STALLED_AFTER
+    now = now or Now()
+    # A lease that ran out: its worker died (a live fetch renews it). Queued once per lease.
+    lease_ran_out = Q(fetch_started_at__lt=now - FETCH_LEASE, updated_at__lt=now - FETCH_LEASE)
+    lost = Q(fetch_started_at__isnull=True, updated_at__lt=now - STALLED_AFTER)
     stalled = list(
         Recording.objects.filter(status=Status.COMPLETED)
-        .filter(
-            Q(fetch_started_at__lt=cutoff) | Q(fetch_started_at__isnull=True, updated_at__lt=cutoff)
-        )
+        .filter(lease_ran_out | lost)
         .values_list("pk", flat=True)[:limit]
     )
     with transaction.atomic():
         for pk in stalled:
             enqueue(FETCH_TASK, recording_id=pk)
-        Recording.objects.filter(pk__in=stalled).update(updated_at=timezone.now())
+        Recording.objects.filter(pk__in=stalled).update(updated_at=Now())
     return len(stalled)
 
 
 def refuse_at_ingest(recording, permission):
     """The consent gate said no: never download, delete Twilio's copy, leave a tombstone."""
-    reason = (
-        Tombstone.Reason.CONSENT_WITHDRAWN
-        if permission.reason in WITHDRAWN_REASONS
-        else Tombstone.Reason.NO_CONSENT
-    )
     with transaction.atomic():
-        refused = Recording.objects.transition(
-            recording.pk, to=Status.REFUSED, fetch_started_at=None, partial_blob_name=""
-        )
-        if not refused:
-            # Stored meanwhile (a withdrawal purges it instead), purged, or refused already.
-            recording.refresh_from_db()
-            return recording
-        Tombstone.objects.get_or_create(
-            recording=recording,
-            defaults={
-                "reason": reason,
-                "detail": str(permission.message),
-                "deleted_by_system": "consent gate at ingest",
-            },
-        )
+        refused = _refuse(recording, permission)
     recording.refresh_from_db()
-    delete_twilio_copy(recording)
+    if refused:
+        delete_twilio_copy(recording)
     return recording
 
 
-def delete_twilio_copy(recording):
-    """Delete Twilio's copy and note when; a failure is logged and retried by the purge run."""
+def _refuse(recording, permission, *, during_fetch=False):
+    """Mark ``recording`` refused with its tombstone, in the caller's transaction; return
+    False if it may not be refused (stored meanwhile: a withdrawal purges it instead)."""
+    withdrawn = recording.consent_withdrawn_at or permission.reason in WITHDRAWN_REASONS
+    refused = Recording.objects.transition(
+        recording.pk, to=Status.REFUSED, fetch_started_at=None, partial_blob_name=""
+    )
+    if not refused:
+        return False
+    if during_fetch:
+        detail = _("Consent was taken back while the recording was being fetched.")
+    else:
+        detail = permission.message if not permission else _("Consent was taken back.")
+    Tombstone.objects.get_or_create(
+        recording=recording,
+        defaults={
+            "reason": (
+                Tombstone.Reason.CONSENT_WITHDRAWN if withdrawn else Tombstone.Reason.NO_CONSENT
+            ),
+            "detail": str(detail),
+            "deleted_by_system": "consent gate at ingest",
+        },
+    )
+    return True
+
+
+def delete_twilio_copy(recording, *, retry_later=True):
+    """Delete Twilio's copy and note when. A failure is noted on the recording and, given
+    ``retry_later``, retried with backoff by its own task (``DELETE_TASK``, through the
+    outbox); the hourly purge run retries whatever is left. Success clears the noted error."""
     if recording.twilio_deleted_at:
         return True
     try:
         twilio_client.delete_recording(recording.sid)
     except twilio_client.TwilioError as error:
         logger.warning("Twilio's copy of %s not deleted yet: %s", recording.sid, error)
-        note_fetch_error(recording.pk, f"Twilio deletion: {error.message}")
+        note_fetch_error(recording.pk, f"{DELETION_ERROR}{error.message}")
+        if retry_later:
+            enqueue(DELETE_TASK, recording_id=recording.pk)
         return False
     now = timezone.now()
     Recording.objects.filter(pk=recording.pk).update(twilio_deleted_at=now)
+    Recording.objects.filter(pk=recording.pk, last_error__startswith=DELETION_ERROR).update(
+        last_error=""
+    )
     recording.twilio_deleted_at = now
     return True
+
+
+def delete_twilio_copy_of(recording_id):
+    """The task's side of ``delete_twilio_copy``: delete Twilio's copy of a recording that is
+    ours no longer (stored, refused or purged; never one still waiting to be fetched)."""
+    recording = Recording.objects.filter(
+        pk=recording_id, status__in=[Status.STORED, Status.REFUSED, Status.PURGED]
+    ).first()
+    if recording is None:
+        return True
+    return delete_twilio_copy(recording, retry_later=False)
 
 
 # --- helpers -------------------------------------------------------------------------------

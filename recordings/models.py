@@ -55,9 +55,14 @@ class RecordingQuerySet(models.QuerySet):
         return self.annotate(has_active_hold=_held())
 
     def due_for_purge(self, at=None):
-        """Stored recordings whose every purpose window has closed and that no hold keeps."""
+        """Stored recordings whose every purpose window has closed and that no hold keeps, and
+        recordings that could not be fetched whose consent was withdrawn or whose window
+        closed: they hold no copy of ours, but Twilio still holds one."""
         at = at or timezone.now()
-        return self.filter(status=Recording.Status.STORED, retain_until__lte=at).not_on_hold()
+        return self.filter(
+            status__in=[Recording.Status.STORED, Recording.Status.FETCH_FAILED],
+            retain_until__lte=at,
+        ).not_on_hold()
 
     def transition(self, pk, *, to, only_from=None, **fields):
         """Move recording ``pk`` to status ``to`` if its status may become it (and, given
@@ -89,7 +94,9 @@ class Recording(models.Model):
         {
             Status.IN_PROGRESS: {Status.COMPLETED, Status.ABSENT, Status.FAILED},
             Status.COMPLETED: {Status.STORED, Status.FETCH_FAILED, Status.REFUSED},
-            Status.FETCH_FAILED: {Status.COMPLETED, Status.STORED, Status.REFUSED},
+            # Purged too: a recording we never managed to fetch still has a copy at Twilio,
+            # which must go when its consent is withdrawn or its retention ends.
+            Status.FETCH_FAILED: {Status.COMPLETED, Status.STORED, Status.REFUSED, Status.PURGED},
             Status.STORED: {Status.PURGED},
             Status.ABSENT: (),
             Status.FAILED: (),
@@ -329,3 +336,36 @@ class OutboxMessage(models.Model):
 
     def __str__(self):
         return f"{self.task} {self.kwargs}"
+
+
+class ReconciliationRun(models.Model):
+    """One pass of the reconciliation with Twilio (``recordings.reconcile``): what it saw in
+    Twilio's lists and what it changed, or why it failed."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    started_at = models.DateTimeField(_("started at"), default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    since = models.DateTimeField(_("listed since"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.RUNNING
+    )
+    recordings_seen = models.PositiveIntegerField(_("recordings seen at Twilio"), default=0)
+    calls_seen = models.PositiveIntegerField(_("calls checked at Twilio"), default=0)
+    created = models.PositiveIntegerField(_("recordings created"), default=0)
+    queued = models.PositiveIntegerField(_("fetches queued"), default=0)
+    deleted_at_twilio = models.PositiveIntegerField(_("deleted at Twilio"), default=0)
+    calls_closed = models.PositiveIntegerField(_("calls closed"), default=0)
+    errors = models.PositiveIntegerField(_("errors"), default=0)
+    error_text = models.TextField(_("errors (text)"), blank=True)
+
+    class Meta:
+        verbose_name = _("reconciliation with Twilio")
+        verbose_name_plural = _("reconciliations with Twilio")
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.started_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"

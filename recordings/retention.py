@@ -17,7 +17,7 @@ from consent.models import ConsentRecord
 from consent.services import may_record
 from contactcenter.roles import require
 
-from .ingest import delete_quietly, delete_twilio_copy
+from .ingest import FETCH_TASK, delete_quietly, delete_twilio_copy
 from .models import LegalHold, Recording, RecordingPurpose, Tombstone
 from .outbox import enqueue
 
@@ -101,6 +101,7 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by
                 .values(
                     "pk",
                     "sid",
+                    "status",
                     "blob_name",
                     "plaintext_sha256",
                     "purge_requested",
@@ -121,7 +122,8 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by
                     deleted_by=by,
                     deleted_by_system="" if by else "purge",
                     deleted_at=now,
-                    had_stored_copy=True,
+                    # One that could not be fetched had no copy of ours, only Twilio's.
+                    had_stored_copy=row["status"] == Status.STORED,
                     plaintext_sha256=row["plaintext_sha256"],
                 )
                 for row in batch
@@ -149,16 +151,25 @@ def purge_due(*, now=None, batch_size=500, dry_run=False, recording_ids=None, by
 PURGE_TASK = "recordings.tasks.purge_recordings"
 
 
-def forget_without_consent(*, customer=None, operator=None, call=None):
-    """A party took their consent back: the recordings it covered are purged at once.
+# What a withdrawal reaches: what we keep, what Twilio still holds for us to fetch (being
+# recorded, waiting, being fetched) and what we could not fetch.
+WITHDRAWABLE = [Status.STORED, Status.IN_PROGRESS, Status.COMPLETED, Status.FETCH_FAILED]
 
-    Runs in the transaction that writes the withdrawal to the ledger. Each stored recording
-    of the affected calls that ``may_record`` no longer allows has its purpose windows closed
-    and is marked; the purge is queued through the outbox. A recording on legal hold is
-    kept, unusable, until the hold is released.
+
+def forget_without_consent(*, customer=None, operator=None, call=None):
+    """A party took their consent back: the recordings it covered are purged at once, and
+    none still at Twilio is ever kept. Return the ids of the recordings it marked.
+
+    Runs in the transaction that writes the withdrawal to the ledger. Each recording of the
+    affected calls that ``may_record`` no longer allows is locked and marked withdrawn:
+    a stored one, or one we could not fetch, has its purpose windows closed and its purge is
+    queued through the outbox (the purge deletes Twilio's copy too); one being recorded,
+    waiting or being fetched is refused by its fetch, which checks the mark under the same
+    lock when it commits, so a download running now ends with no copy here or at Twilio. A
+    recording on legal hold is kept, unusable, until the hold is released.
     """
     recordings = Recording.objects.filter(
-        status__in=[Status.STORED], consent_withdrawn_at__isnull=True
+        status__in=WITHDRAWABLE, consent_withdrawn_at__isnull=True
     ).select_related("call__customer", "call__operator")
     if call is not None:
         recordings = recordings.filter(call=call)
@@ -168,14 +179,33 @@ def forget_without_consent(*, customer=None, operator=None, call=None):
         recordings = recordings.filter(call__operator=operator)
     else:
         return []
-    affected = [r.pk for r in recordings.iterator() if not may_record(call=r.call)]
+    with transaction.atomic():  # the caller's, when it has one (the withdrawal's)
+        return _mark_withdrawn(recordings)
+
+
+def _mark_withdrawn(recordings):
+    affected = [
+        r
+        for r in recordings.select_for_update(of=("self",)).order_by("pk")
+        if not may_record(call=r.call)
+    ]
     if not affected:
         return []
-    _close_windows(
-        affected, reason=Tombstone.Reason.CONSENT_WITHDRAWN, consent_withdrawn_at=timezone.now()
+    now = timezone.now()
+    due = [r.pk for r in affected if r.status in (Status.STORED, Status.FETCH_FAILED)]
+    in_flight = [r.pk for r in affected if r.pk not in due]
+    _close_windows(due, reason=Tombstone.Reason.CONSENT_WITHDRAWN, consent_withdrawn_at=now)
+    Recording.objects.filter(pk__in=in_flight).update(
+        consent_withdrawn_at=now, purge_requested=Tombstone.Reason.CONSENT_WITHDRAWN
     )
-    enqueue(PURGE_TASK, recording_ids=affected)
-    return affected
+    if due:
+        enqueue(PURGE_TASK, recording_ids=due)
+    for r in affected:
+        if r.status == Status.COMPLETED:
+            # Its fetch refuses it and deletes Twilio's copy: run it now (idempotent: one
+            # already downloading leaves this one nothing to do).
+            enqueue(FETCH_TASK, recording_id=r.pk)
+    return [r.pk for r in affected]
 
 
 def _close_windows(ids, *, reason, **marks):
@@ -253,14 +283,18 @@ def withdraw_consent(*, customer=None, operator=None, by=None, method=None, note
 def _delete_files(rows):
     storage = storages["recordings"]
     for row in rows:
-        delete_quietly(storage, row["blob_name"])
+        if row["blob_name"]:
+            delete_quietly(storage, row["blob_name"])
     Recording.objects.filter(pk__in=[row["pk"] for row in rows]).update(blob_name="")
 
 
 def confirm_twilio_deletions(limit=500):
-    """Retry deleting Twilio's copies that are ours no longer (stored, refused or purged)."""
+    """Retry deleting Twilio's copies that are ours no longer (stored, refused or purged).
+
+    The last resort after the deletion's own task has given up: a failure here waits for
+    the next run, instead of queueing one task per recording every hour."""
     pending = Recording.objects.filter(
         twilio_deleted_at__isnull=True,
         status__in=[Status.STORED, Status.REFUSED, Status.PURGED],
     ).order_by("pk")[:limit]
-    return sum(delete_twilio_copy(recording) for recording in pending)
+    return sum(delete_twilio_copy(recording, retry_later=False) for recording in pending)

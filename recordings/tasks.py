@@ -5,12 +5,14 @@ import logging
 import random
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
-from . import ingest, outbox, retention
+from . import ingest, outbox, reconcile, retention
 
 logger = logging.getLogger(__name__)
 
 FETCH_RETRIES = 6
+DELETE_RETRIES = 8
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 30 * 60
 
@@ -22,15 +24,34 @@ def backoff(retries):
 
 @shared_task(bind=True, max_retries=FETCH_RETRIES, acks_late=True)
 def fetch_recording(self, recording_id):
-    """Fetch one recording from Twilio, encrypt and store it; retried on network errors."""
+    """Fetch one recording from Twilio, encrypt and store it; retried on network and
+    database errors, and a few times on media Twilio does not serve yet (401/404)."""
     try:
         ingest.fetch(recording_id)
     except ingest.FetchError as error:
         ingest.note_fetch_error(recording_id, error)
-        if error.retryable and self.request.retries < self.max_retries:
+        allowed = self.max_retries if error.retries is None else error.retries
+        if error.retryable and self.request.retries < min(allowed, self.max_retries):
             raise self.retry(exc=error, countdown=backoff(self.request.retries)) from error
         logger.error("Giving up fetching recording %s: %s", recording_id, error)
         ingest.mark_fetch_failed(recording_id, error)
+    except (OperationalError, InterfaceError) as error:
+        # The database went away mid-fetch; the fetch gave its lease back if it could.
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=error, countdown=backoff(self.request.retries)) from error
+        # Still waiting to be fetched: queued again once its lease has run out.
+        logger.error("Giving up fetching recording %s for now: %s", recording_id, error)
+
+
+@shared_task(bind=True, max_retries=DELETE_RETRIES, acks_late=True)
+def delete_twilio_copy(self, recording_id):
+    """Delete Twilio's copy of a recording that is ours no longer; retried with backoff (the
+    hourly purge run retries what is left after the last)."""
+    if ingest.delete_twilio_copy_of(recording_id):
+        return
+    if self.request.retries < self.max_retries:
+        raise self.retry(countdown=backoff(self.request.retries))
+    logger.error("Twilio's copy of recording %s is not deleted yet", recording_id)
 
 
 @shared_task
@@ -48,5 +69,13 @@ def purge_recordings(recording_ids=None):
 
 @shared_task
 def requeue_stalled_fetches():
-    """Queue again the fetches whose task was lost (beat runs it every 15 minutes)."""
+    """Queue again the fetches whose task was lost or whose worker died (beat runs it every
+    minute)."""
     return ingest.requeue_stalled_fetches()
+
+
+@shared_task
+def reconcile_twilio():
+    """Bring recordings and calls in line with Twilio's lists (beat runs it every 15 minutes);
+    a failed run is recorded, never raised."""
+    return reconcile.reconcile().pk

@@ -10,6 +10,7 @@ from . import views
 urlpatterns = [
     path("voice/incoming", views.incoming, name="twilio-voice-incoming"),
     path("voice/consent", views.consent, name="twilio-voice-consent"),
+    path("voice/fallback", views.fallback, name="twilio-voice-fallback"),
     path("voice/status", views.call_status, name="twilio-voice-status"),
     path("recordings/status", views.recording_status, name="twilio-recordings-status"),
 ]

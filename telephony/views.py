@@ -1,8 +1,11 @@
 """Twilio's webhooks. Only these views are exempt from CSRF: Twilio proves who it is with
 ``X-Twilio-Signature`` instead, checked here against ``PUBLIC_BASE_URL`` + the path.
 
-A request with a missing or wrong signature gets 403 and changes nothing. A webhook that
-fails inside still answers valid TwiML: the caller is connected without recording.
+A request with a missing or wrong signature gets 403 and changes nothing; the check needs
+only the auth token, not the database. A webhook that fails inside still answers valid TwiML:
+the caller is connected without recording, even with the database down (``fallback_twiml``).
+A status callback that could not be stored answers 503, so that Twilio retries it (the
+callback URLs we hand Twilio ask for retries, ``voice.CALLBACK_RETRIES``).
 """
 
 import functools
@@ -30,6 +33,8 @@ def signature_problem(request):
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
         return "missing X-Twilio-Signature"
+    # Twilio signs the URL without its fragment (our connection overrides, ``#rc=…``), and
+    # a fragment never reaches the server, so the path and query are all there is to sign.
     url = settings.PUBLIC_BASE_URL + request.get_full_path()
     if not RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, request.POST, signature):
         return "signature does not match"
@@ -68,15 +73,18 @@ def answer_safely(request, answer):
             return twiml(answer())
     except Exception:
         logger.exception("Webhook %s failed for CallSid %s", request.path, call_sid)
-        try:
-            call = Call.objects.filter(sid=call_sid).first()
-            if call:
-                CallEvent.objects.create(
-                    call=call, kind=CallEvent.Kind.WEBHOOK_FAILED, detail=request.path
-                )
-        except Exception:
-            logger.exception("Could not note the failure on call %s", call_sid)
+        note_failure(call_sid, request.path)
         return twiml(voice.fallback_twiml())
+
+
+def note_failure(call_sid, detail):
+    """Note on the call that a webhook failed, if the database lets us."""
+    try:
+        call = Call.objects.filter(sid=call_sid).first()
+        if call:
+            CallEvent.objects.create(call=call, kind=CallEvent.Kind.WEBHOOK_FAILED, detail=detail)
+    except Exception:
+        logger.exception("Could not note the failure on call %s", call_sid)
 
 
 def empty_twiml():
@@ -97,23 +105,46 @@ def consent(request):
     )
 
 
-def _apply_quietly(request, apply):
-    """Status callbacks need no TwiML; a failure is logged and answered with an empty one."""
+@twilio_webhook
+def fallback(request):
+    """Twilio's fallback URL: called when our primary URL failed (an error, a time-out, a
+    5xx), with ``ErrorCode`` and ``ErrorUrl``. The same answer as a failing webhook."""
+    call_sid = request.POST.get("CallSid", "-")
+    logger.error(
+        "Twilio fell back for CallSid %s: error %s at %s",
+        call_sid,
+        request.POST.get("ErrorCode", "-"),
+        request.POST.get("ErrorUrl", "-"),
+    )
+    return twiml(voice.fallback_twiml())
+
+
+def _apply_or_503(request, apply):
+    """Status callbacks need no TwiML. One that could not be stored answers 503, never 200:
+    Twilio then retries it (``voice.CALLBACK_RETRIES``) instead of forgetting it."""
     try:
         with savepoint_if_in_transaction():
             apply()
     except Exception:
         logger.exception(
-            "Webhook %s failed for CallSid %s", request.path, request.POST.get("CallSid", "-")
+            "Webhook %s failed for CallSid %s: answered 503 for Twilio to retry",
+            request.path,
+            request.POST.get("CallSid", "-"),
+        )
+        return HttpResponse(
+            "Not stored; retry.",
+            status=503,
+            content_type="text/plain",
+            headers={"Retry-After": "1"},
         )
     return empty_twiml()
 
 
 @twilio_webhook
 def call_status(request):
-    return _apply_quietly(request, lambda: voice.apply_call_status(request.POST, request.GET))
+    return _apply_or_503(request, lambda: voice.apply_call_status(request.POST, request.GET))
 
 
 @twilio_webhook
 def recording_status(request):
-    return _apply_quietly(request, lambda: voice.apply_recording_status(request.POST))
+    return _apply_or_503(request, lambda: voice.apply_recording_status(request.POST))

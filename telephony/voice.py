@@ -8,12 +8,13 @@ call without consent never carries a recording attribute at all.
 
 import functools
 import logging
+import time
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -21,7 +22,8 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from consent.models import ConsentRecord
 from consent.services import has_standing_consent, may_record, record_consent
-from contactcenter.db import insert_unless_exists
+from contactcenter.calls import release_operator
+from contactcenter.db import insert_unless_exists, savepoint_if_in_transaction
 from contactcenter.models import Call, CallEvent, Customer, Operator
 from contactcenter.phones import CallerIdStatus, read_caller_id
 from privacy.services import notice_in_force, published_notice
@@ -65,10 +67,23 @@ NO_OPERATOR = {
 }
 
 
-def public_url(name, **query):
-    """Absolute URL of one of our webhooks, as Twilio must call it (and as it is signed)."""
+# Twilio's connection overrides, a URL fragment (``#rc=…``): Twilio reads them and strips the
+# fragment before it calls (and signs) the URL. By default it retries only a refused
+# connection, once; a callback answered 5xx (it could not be stored) must be retried.
+# - a status callback: nobody waits, so retry every failure Twilio can, within its 15 s;
+# - the consent answer: the caller waits, so retry only what failed before any work was done
+#   (no connection, or a 5xx from a proxy), quickly.
+CALLBACK_RETRIES = "ct=2000&rt=5000&tt=15000&rc=5&rp=5xx,ct,rt"
+ANSWER_RETRIES = "ct=2000&rc=2&rp=ct,5xx"
+
+
+def public_url(name, *, retries="", **query):
+    """Absolute URL of one of our webhooks, as Twilio must call it (and as it is signed),
+    with Twilio's connection overrides ``retries`` as its fragment."""
     url = settings.PUBLIC_BASE_URL + reverse(name)
-    return f"{url}?{urlencode(query)}" if query else url
+    if query:
+        url = f"{url}?{urlencode(query)}"
+    return f"{url}#{retries}" if retries else url
 
 
 def say(response, text, language):
@@ -79,30 +94,41 @@ def say(response, text, language):
 
 
 def register_call(params):
-    """Store the call on first sight with its customer, and return the customer.
+    """Store the call on first sight with its customer, and return the call's customer.
 
     One INSERT that a retried webhook (or two copies of one request at the same instant)
-    leaves alone, so there is never a second call.
+    leaves alone, so there is never a second call. A withheld number's customer is new on
+    every call, so it is created in the call's own transaction with the call's unique SID
+    as the arbiter: of two copies at the same instant one stores the call, and the other's
+    customer is rolled back with its empty INSERT instead of being left without a call.
     """
     sid = params.get("CallSid", "")
     caller = read_caller_id(params.get("From"))
-    if caller.status != CallerIdStatus.PRESENTED:
-        # An anonymous caller's customer is new on every call: look for a retry first so
-        # that a retried webhook does not leave a second anonymous customer behind.
-        existing = Call.objects.filter(sid=sid).select_related("customer").first()
-        if existing:
-            return existing.customer
-    customer = Customer.objects.for_caller(params.get("From"))
-    call = Call(
-        sid=sid,
+    if caller.status == CallerIdStatus.PRESENTED:
+        customer = Customer.objects.for_caller(params.get("From"))
+        insert_unless_exists(_new_call(params, customer), unique_field="sid")
+        return customer
+    # A retry that comes after the first request finished costs no customer at all.
+    existing = Call.objects.filter(sid=sid).select_related("customer").first()
+    if existing:
+        return existing.customer
+    with transaction.atomic():
+        customer = Customer.objects.for_caller(params.get("From"))
+        if insert_unless_exists(_new_call(params, customer), unique_field="sid"):
+            return customer
+        transaction.set_rollback(True)
+    return Call.objects.select_related("customer").get(sid=sid).customer
+
+
+def _new_call(params, customer):
+    return Call(
+        sid=params.get("CallSid", ""),
         direction=params.get("Direction") or Call.Direction.INBOUND,
         from_number=params.get("From", "")[:64],
         to_number=params.get("To", "")[:64],
         customer=customer,
         status=Call.Status.RINGING,
     )
-    insert_unless_exists(call, unique_field="sid")
-    return customer
 
 
 def find_or_create_call(params):
@@ -165,7 +191,7 @@ def _consent_prompt(version, announcement, *, language, attempt, again, base_url
         input="dtmf",
         num_digits=1,
         timeout=GATHER_TIMEOUT_SECONDS,
-        action=public_url("twilio-voice-consent", **query),
+        action=public_url("twilio-voice-consent", retries=ANSWER_RETRIES, **query),
         method="POST",
     )
     if again:
@@ -176,7 +202,9 @@ def _consent_prompt(version, announcement, *, language, attempt, again, base_url
         gather.say(ENGLISH_OFFER, language=VOICES["en"])
     response.append(gather)
     # Reached only when the caller pressed nothing: report "no answer" to the same place.
-    response.redirect(public_url("twilio-voice-consent", **query), method="POST")
+    response.redirect(
+        public_url("twilio-voice-consent", retries=ANSWER_RETRIES, **query), method="POST"
+    )
     return str(response)
 
 
@@ -213,39 +241,45 @@ def answer_consent(params, query, *, idempotency_token=""):
 
 
 def _record_answer(call, params, notice, language, digits, granted, note, token):
-    """Write the answer once, even when Twilio retries the same request."""
-    if (
-        token
-        and ConsentRecord.objects.filter(
-            call=call, source_request__idempotency_token=token
-        ).exists()
-    ):
-        return
-    record_consent(
-        customer=call.customer,
-        call=call,
-        party_role=(
-            ConsentRecord.PartyRole.CALLER
-            if call.direction == Call.Direction.INBOUND
-            else ConsentRecord.PartyRole.CALLEE
-        ),
-        decision=ConsentRecord.Decision.GRANTED if granted else ConsentRecord.Decision.REFUSED,
-        method=ConsentRecord.Method.IVR_KEYPRESS,
-        notice=notice,
-        announcement_text=spoken_announcement(notice, language),
-        digits=digits,
-        recorded_by_system="twilio-ivr",
-        source_request={
-            "CallSid": call.sid,
-            "AccountSid": params.get("AccountSid", ""),
-            "Digits": digits,
-            "language": language,
-            "idempotency_token": token,
-        },
-        note=note,
+    """Write the answer once, even when Twilio retries the request while the first one runs.
+
+    The ledger keeps one keypress answer per call and party (a unique constraint), so of two
+    requests at the same instant one writes and the other finds that answer. The
+    ``I-Twilio-Idempotency-Token`` header is kept as evidence only: it is not signed, so it
+    decides nothing.
+    """
+    party_role = (
+        ConsentRecord.PartyRole.CALLER
+        if call.direction == Call.Direction.INBOUND
+        else ConsentRecord.PartyRole.CALLEE
     )
+    try:
+        record_consent(
+            customer=call.customer,
+            call=call,
+            party_role=party_role,
+            decision=ConsentRecord.Decision.GRANTED if granted else ConsentRecord.Decision.REFUSED,
+            method=ConsentRecord.Method.IVR_KEYPRESS,
+            notice=notice,
+            announcement_text=spoken_announcement(notice, language),
+            digits=digits,
+            recorded_by_system="twilio-ivr",
+            source_request={
+                "CallSid": call.sid,
+                "AccountSid": params.get("AccountSid", ""),
+                "Digits": digits,
+                "language": language,
+                "idempotency_token": token,
+            },
+            note=note,
+        )
+    except IntegrityError:
+        if ConsentRecord.objects.keypress_answer(call=call, party_role=party_role) is None:
+            raise  # another constraint failed: not a retry
+        # A retry: the answer written first stands, and the ledger is read from here on.
     if not granted:
-        # A refusal on a call that already has a recording (a second answer) ends its use.
+        # Ends the use of a recording the call may already have; idempotent, so a retry
+        # finishes what a first request that failed half-way began.
         forget_without_consent(call=call)
 
 
@@ -257,7 +291,9 @@ def available_operators():
     candidates = Operator.objects.filter(
         availability=Operator.Availability.AVAILABLE, recording_acknowledged_at__isnull=False
     ).order_by("pk")
-    return [operator for operator in candidates if has_standing_consent(operator)]
+    operators = [operator for operator in candidates if has_standing_consent(operator)]
+    remember_routing(operator.routing_address for operator in operators)
+    return operators
 
 
 def connect(call, response, *, record, language):
@@ -273,7 +309,9 @@ def connect(call, response, *, record, language):
     if record:
         options.update(
             record="record-from-answer-dual",
-            recording_status_callback=public_url("twilio-recordings-status"),
+            recording_status_callback=public_url(
+                "twilio-recordings-status", retries=CALLBACK_RETRIES
+            ),
             recording_status_callback_method="POST",
             recording_status_callback_event="in-progress completed absent",
         )
@@ -281,7 +319,9 @@ def connect(call, response, *, record, language):
     dial = response.dial(**options)
     for operator in operators:
         leg = {
-            "status_callback": public_url("twilio-voice-status", operator=operator.pk),
+            "status_callback": public_url(
+                "twilio-voice-status", retries=CALLBACK_RETRIES, operator=operator.pk
+            ),
             "status_callback_event": "answered completed",
             "status_callback_method": "POST",
         }
@@ -292,28 +332,68 @@ def connect(call, response, *, record, language):
     return str(response)
 
 
+# The routing addresses of the operators last read as available, and when (monotonic seconds):
+# what the fallback rings while the database cannot be read. Per process, in memory: Django's
+# cache is Redis in production, which may be down too.
+_last_routing = (float("-inf"), ())
+
+
+def remember_routing(addresses):
+    global _last_routing
+    _last_routing = (time.monotonic(), tuple(addresses))
+
+
+def remembered_routing():
+    """The operators last read as available, if read within FALLBACK_OPERATORS_MAX_AGE."""
+    read_at, addresses = _last_routing
+    if time.monotonic() - read_at > settings.FALLBACK_OPERATORS_MAX_AGE:
+        return ()
+    return addresses
+
+
 def fallback_twiml():
-    """What the caller hears when something inside a webhook failed: connected, not recorded."""
+    """What the caller hears when something inside a webhook failed: connected, not recorded.
+
+    Needs no database: when it cannot be read the operators last read as available are
+    rung (if read within FALLBACK_OPERATORS_MAX_AGE), else FALLBACK_DIAL_TARGET.
+    """
     response = VoiceResponse()
     say(response, NOT_RECORDED["ja"], "ja")
     try:
         # Not recorded, so the operators' consent to recording does not matter here, and the
         # consent ledger may be what failed: ring whoever is available.
-        operators = list(
-            Operator.objects.filter(availability=Operator.Availability.AVAILABLE).order_by("pk")
-        )
+        with savepoint_if_in_transaction():
+            addresses = [
+                operator.routing_address
+                for operator in Operator.objects.filter(
+                    availability=Operator.Availability.AVAILABLE
+                ).order_by("pk")
+            ]
+        remember_routing(addresses)
     except Exception:  # the database itself may be what failed
-        operators = []
-    if not operators:
+        logger.warning("Fallback: the operators could not be read", exc_info=True)
+        addresses = None
+    if addresses is None:
+        addresses = list(remembered_routing()) or (
+            [settings.FALLBACK_DIAL_TARGET] if settings.FALLBACK_DIAL_TARGET else []
+        )
+        if not addresses:
+            logger.error(
+                "Fallback: the database cannot be read, no operator was read as available "
+                "in the last %s s and FALLBACK_DIAL_TARGET is not set: the caller hears an "
+                "apology and is hung up on. Set FALLBACK_DIAL_TARGET.",
+                settings.FALLBACK_OPERATORS_MAX_AGE,
+            )
+    if not addresses:
         say(response, NO_OPERATOR["ja"], "ja")
         response.hangup()
         return str(response)
     dial = response.dial(timeout=DIAL_TIMEOUT_SECONDS, answer_on_bridge=True)
-    for operator in operators:
-        if operator.routing_address.startswith("sip:"):
-            dial.sip(operator.routing_address)
+    for address in addresses:
+        if address.startswith("sip:"):
+            dial.sip(address)
         else:
-            dial.number(operator.routing_address)
+            dial.number(address)
     return str(response)
 
 
@@ -379,7 +459,7 @@ def apply_call_status(params, query):
     }
     if Call.objects.apply_status(**callback):
         if status in Call.FINAL_STATUSES:
-            _release_operator(Call.objects.get(sid=callback["sid"]))
+            release_operator(Call.objects.get(sid=callback["sid"]))
         return True
     if Call.objects.filter(sid=callback["sid"]).exists():
         return False  # late or repeated
@@ -393,7 +473,7 @@ def _operator_leg(params, operator_id, status):
     it (no longer rung) until their leg or the customer's call ends."""
     if status in Call.FINAL_STATUSES:
         taken = Call.objects.filter(sid=params["ParentCallSid"], operator_id=operator_id).first()
-        return taken is not None and _release_operator(taken)
+        return taken is not None and release_operator(taken)
     if status != Call.Status.IN_PROGRESS:
         return False
     operator = Operator.objects.filter(pk=operator_id).first()
@@ -409,20 +489,6 @@ def _operator_leg(params, operator_id, status):
             call=call, kind=CallEvent.Kind.OPERATOR_ANSWERED, detail=operator.display_name
         )
     return bool(updated)
-
-
-def _release_operator(call):
-    """Make the operator of ``call``, which ended, available again: only if they are still on
-    a call (one who went away meanwhile stays away) and took no newer call since (the end of
-    a call is told twice, by their leg and by the customer's call, and either may be late)."""
-    if call.operator_id is None:
-        return False
-    newer = Call.objects.filter(operator=OuterRef("pk"), pk__gt=call.pk)
-    return Operator.objects.filter(~Exists(newer)).transition(
-        call.operator_id,
-        to=Operator.Availability.AVAILABLE,
-        only_from={Operator.Availability.ON_CALL},
-    )
 
 
 def _int(value, default):

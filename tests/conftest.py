@@ -93,6 +93,17 @@ def _fresh_notice_cache():
     forget_published_notices()
 
 
+@pytest.fixture(autouse=True)
+def _outbox_publishes_on_commit():
+    """A broker outage in one test leaves this process publishing through the relay for a
+    while (``recordings.outbox``); the next test starts with the broker trusted again."""
+    from recordings import outbox
+
+    outbox.resume_publishing()
+    yield
+    outbox.resume_publishing()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_persistent_connections():
     """Every live-server request runs in a thread of its own, and a connection kept open
@@ -227,6 +238,16 @@ def tasks_in_process():
     """Tasks run in this process when published, whatever REDIS_URL says."""
     with celery_config(task_always_eager=True, task_eager_propagates=True) as app:
         yield app
+
+
+@pytest.fixture
+def retries_at_once(tasks_in_process, monkeypatch):
+    """Tasks run in this process, and each retry at once (no countdown)."""
+    from recordings import tasks
+
+    monkeypatch.setattr(tasks, "BACKOFF_BASE_SECONDS", 0)
+    tasks_in_process.conf.task_eager_propagates = False  # a retry is not a failure
+    return tasks_in_process
 
 
 @pytest.fixture

@@ -55,6 +55,14 @@ def sample_outbox_message():
     return OutboxMessage.objects.create(task="recordings.tasks.fetch_recording", kwargs={})
 
 
+def sample_reconciliation_run():
+    from django.utils import timezone
+
+    from recordings.models import ReconciliationRun
+
+    return ReconciliationRun.objects.create(since=timezone.now(), errors=1, error_text="RE…: 503")
+
+
 def sample_access_event():
     from audit.models import AccessEvent
     from audit.services import record
@@ -116,6 +124,7 @@ SAMPLES = {
     "recordings.recording": sample_recording,
     "recordings.tombstone": sample_tombstone,
     "recordings.outboxmessage": sample_outbox_message,
+    "recordings.reconciliationrun": sample_reconciliation_run,
     "audit.accessevent": sample_access_event,
     "training.scorecardcriterion": lambda: ScorecardCriterion.objects.first(),
     "training.trainingreview": sample_training_review,
@@ -133,6 +142,7 @@ SUPERVISOR_MODELS = [
     "recordings.recording",
     "recordings.tombstone",
     "recordings.outboxmessage",
+    "recordings.reconciliationrun",
     "audit.accessevent",
     "training.scorecardcriterion",
     "training.trainingreview",

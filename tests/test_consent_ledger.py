@@ -382,12 +382,14 @@ class TestEvidence:
         v2 = published_notice(
             purposes=[quality], effective_from=nine + timedelta(hours=3), by=supervisor
         )
-        call = CallFactory(operator=operator, started_at=nine)
 
-        before = answer_on_call(call, at=nine - timedelta(seconds=1))
-        morning = answer_on_call(call, at=nine + timedelta(hours=3) - timedelta(seconds=1))
-        noon = answer_on_call(call, at=nine + timedelta(hours=3))
-        named = answer_on_call(call, at=nine + timedelta(hours=4), notice=v1)
+        def call():
+            return CallFactory(operator=operator, started_at=nine)
+
+        before = answer_on_call(call(), at=nine - timedelta(seconds=1))
+        morning = answer_on_call(call(), at=nine + timedelta(hours=3) - timedelta(seconds=1))
+        noon = answer_on_call(call(), at=nine + timedelta(hours=3))
+        named = answer_on_call(call(), at=nine + timedelta(hours=4), notice=v1)
 
         assert before.notice is None
         assert morning.notice.version == 1

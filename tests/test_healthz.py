@@ -17,7 +17,7 @@ def test_healthy_when_everything_works(client, settings, redis_url):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "broker", "recording_storage"}
+    assert set(body["checks"]) == {"database", "broker", "recording_storage", "pipeline"}
     assert all(check["ok"] for check in body["checks"].values())
     assert response["Cache-Control"].startswith("max-age=0")
 

@@ -205,8 +205,9 @@ class TestNewDraftFrom:
             title_ja="録音について",
             title_en="About recording",
             provider_statement_en="Twilio carries our calls.",
-            announcement_ja="このお電話は録音されます。",
-            announcement_en="This call is recorded.",
+            announcement_ja="このお電話は品質向上と研修のために録音され、Twilio が伝送します。",
+            announcement_en="This call is recorded for service quality and operator training "
+            "and carried by Twilio.",
         )
         v1 = publish_notice(notice=source, by=supervisor, effective_from=nine)
 
@@ -380,11 +381,12 @@ class TestPublishRefusals:
         """GIVEN a draft with its own Japanese script and no English one
         WHEN it is published
         THEN the Japanese script is kept and only the English one is written."""
-        draft = NoticeFactory(purposes=[quality], announcement_ja="録音します。")
+        script = "品質向上のため録音し、トゥイリオ社が伝送します。"
+        draft = NoticeFactory(purposes=[quality], announcement_ja=script)
 
         notice = publish_notice(notice=draft, by=supervisor)
 
-        assert notice.announcement_ja == "録音します。"
+        assert notice.announcement_ja == script
         assert "service quality" in notice.announcement_en
 
 

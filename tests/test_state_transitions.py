@@ -99,6 +99,7 @@ RECORDING_STATUS_MOVES = {
         RecordingStatus.COMPLETED,
         RecordingStatus.STORED,
         RecordingStatus.REFUSED,
+        RecordingStatus.PURGED,  # its retention passed or consent was withdrawn: Twilio's copy goes
     },
     RecordingStatus.STORED: {RecordingStatus.PURGED},
     RecordingStatus.ABSENT: set(),

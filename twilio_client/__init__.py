@@ -36,6 +36,13 @@ class TwilioError(Exception):
         """Network failures and Twilio's own 5xx/429 answers may succeed later."""
         return self.status is None or self.status >= 500 or self.status == 429
 
+    @property
+    def may_be_lagging(self):
+        """A 401 or 404 for a resource Twilio has just told us about: its media is served a
+        moment after the recording's callback, and until then Twilio may answer either. Worth
+        a few more tries, not many (a 404 that lasts means the recording is gone)."""
+        return self.status in (401, 404)
+
 
 def client():
     twilio = Client(
@@ -188,3 +195,78 @@ def check_verification(*, to, code):
             return False
         raise
     return check.status == "approved"
+
+
+# Twilio's largest page: fewer round trips when the reconciliation lists a day of the account.
+LIST_PAGE_SIZE = 1000
+
+
+def _seconds(value):
+    """Twilio gives durations as strings, empty while a call or recording is running."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _recording_fields(recording):
+    return {
+        "sid": recording.sid,
+        "call_sid": recording.call_sid,
+        "status": recording.status,
+        "duration": _seconds(recording.duration),
+        "channels": recording.channels,
+        "source": recording.source,
+        "date_created": recording.date_created,
+        "start_time": recording.start_time,
+    }
+
+
+def _call_fields(call):
+    return {
+        "sid": call.sid,
+        "parent_call_sid": call.parent_call_sid,
+        "status": call.status,
+        "direction": call.direction,
+        "from": call._from,
+        "to": call.to,
+        "start_time": call.start_time,
+        "end_time": call.end_time,
+        "duration": _seconds(call.duration),
+    }
+
+
+def list_recordings(*, created_after):
+    """Every recording of the account created on or after ``created_after``, as dicts
+    (``sid``, ``call_sid``, ``status``, ``duration``, ``date_created``, …).
+
+    Read to the last page before returning, so a failure part-way gives a ``TwilioError``
+    rather than half a list.
+    """
+    return _call_twilio(
+        "listing of recordings",
+        lambda: [
+            _recording_fields(recording)
+            for recording in client().recordings.stream(
+                date_created_after=created_after, page_size=LIST_PAGE_SIZE
+            )
+        ],
+    )
+
+
+def list_calls(*, started_after, status=None):
+    """Every call of the account started on or after ``started_after`` (of ``status`` if
+    given), as dicts (``sid``, ``status``, ``from``, ``to``, ``start_time``, ``end_time``,
+    ``duration``, …), read to the last page before returning."""
+    options = {"start_time_after": started_after, "page_size": LIST_PAGE_SIZE}
+    if status:
+        options["status"] = status
+    return _call_twilio(
+        "listing of calls",
+        lambda: [_call_fields(call) for call in client().calls.stream(**options)],
+    )
+
+
+def fetch_call(call_sid):
+    """One call as Twilio knows it, as a dict like those of ``list_calls``."""
+    return _call_twilio(f"call {call_sid}", lambda: _call_fields(client().calls(call_sid).fetch()))

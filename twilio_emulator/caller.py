@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from urllib.parse import urldefrag
 
 import requests
 from twilio.request_validator import RequestValidator
@@ -30,8 +31,20 @@ class CallResult:
 
 
 class CallDriver:
+    """``drop_callbacks`` names the callbacks Twilio gave up on (never reach the app):
+    ``"status"`` (the call's), ``"leg"`` (an operator's leg), ``"recording"``, each alone or
+    with one status, e.g. ``"status:completed"``."""
+
     def __init__(
-        self, *, app_url, public_base_url, account_sid, auth_token, emulator_url, session=None
+        self,
+        *,
+        app_url,
+        public_base_url,
+        account_sid,
+        auth_token,
+        emulator_url,
+        session=None,
+        drop_callbacks=(),
     ):
         self.app_url = app_url.rstrip("/")
         self.public_base_url = public_base_url.rstrip("/")
@@ -40,11 +53,22 @@ class CallDriver:
         self.emulator_url = emulator_url.rstrip("/")
         self.http = session or requests.Session()
         self.sequence = {}
+        self.drop_callbacks = frozenset(drop_callbacks)
+        self.dropped = []  # (kind, status, CallSid) of every callback not sent
+
+    def drops(self, kind, status, call_sid):
+        """Is this callback one Twilio gave up on? Noted if so."""
+        dropped = bool({kind, f"{kind}:{status}"} & self.drop_callbacks)
+        if dropped:
+            self.dropped.append((kind, status, call_sid))
+        return dropped
 
     # -- HTTP ---------------------------------------------------------------------------
 
     def signed_post(self, url, params, *, signature=None):
-        """POST ``params`` to ``url`` (a public URL) signed as Twilio would sign it."""
+        """POST ``params`` to ``url`` (a public URL) signed as Twilio would sign it: without
+        its fragment (connection overrides such as ``#rc=5``), which Twilio strips."""
+        url = urldefrag(url).url
         if url.startswith("/"):
             url = self.public_base_url + url
         signature = signature or self.validator.compute_signature(url, params)
@@ -79,6 +103,8 @@ class CallDriver:
     def status_callback(self, result, status, **extra):
         sequence = self.sequence.get(result.call_sid, -1) + 1
         self.sequence[result.call_sid] = sequence
+        if self.drops("status", status, result.call_sid):
+            return None
         params = self.base_params(
             result.call_sid,
             status,
@@ -110,7 +136,7 @@ class CallDriver:
         ``twilio_emulator.server``: ``trickle_seconds``, ``fail_times``, ``cut_after``).
         """
         presses = list(digits)
-        call = self.control("/_emulator/calls")
+        call = self.control("/_emulator/calls", **{"from": from_number, "to": to_number})
         result = CallResult(call_sid=call["sid"])
         self.caller = {
             "From": from_number,
@@ -176,7 +202,7 @@ class CallDriver:
             To=leg.text,
             From=self.caller["From"],
         )
-        if leg.get("statusCallback"):
+        if leg.get("statusCallback") and not self.drops("leg", "in-progress", result.call_sid):
             response = self.signed_post(leg.get("statusCallback"), child)
             result.exchanges.append((leg.get("statusCallback"), response.status_code))
         result.child_sid = child["CallSid"]
@@ -191,7 +217,7 @@ class CallDriver:
     def recording_callback(self, result, recording, status):
         events = result.dial.get("recordingStatusCallbackEvent", "completed").split()
         url = result.dial.get("recordingStatusCallback")
-        if not url or status not in events:
+        if not url or status not in events or self.drops("recording", status, result.call_sid):
             return
         params = {
             "AccountSid": self.account_sid,
@@ -218,7 +244,7 @@ class CallDriver:
             )
             self.recording_callback(result, recording, "completed")
         leg = result.dial[0]
-        if leg.get("statusCallback"):
+        if leg.get("statusCallback") and not self.drops("leg", "completed", result.call_sid):
             child = self.base_params(
                 result.child_sid,
                 "completed",
@@ -230,6 +256,7 @@ class CallDriver:
         self.end(result, talk_seconds=talk_seconds)
 
     def end(self, result, *, talk_seconds):
-        self.control(f"/_emulator/calls/{result.call_sid}/hangup")
-        self.status_callback(result, "completed", CallDuration=str(round(talk_seconds) + 20))
+        duration = round(talk_seconds) + 20
+        self.control(f"/_emulator/calls/{result.call_sid}/hangup", duration=duration)
+        self.status_callback(result, "completed", CallDuration=str(duration))
         result.hung_up = True

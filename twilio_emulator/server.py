@@ -7,18 +7,25 @@ against it unchanged when ``TWILIO_API_BASE_URL`` points here:
 * ``POST   /2010-04-01/Accounts/{AC}/Calls/{CA}/Recordings.json``            start recording
 * ``POST   /2010-04-01/Accounts/{AC}/Calls/{CA}/Recordings/{RE}.json``       pause/resume/stop
   (``RE`` may be ``Twilio.CURRENT``, the call's active recording)
+* ``GET    /2010-04-01/Accounts/{AC}/Recordings.json``                       list recordings
+  (``DateCreated>``/``DateCreated<``, ``CallSid``; paged with ``PageSize`` and ``PageToken``)
 * ``GET    /2010-04-01/Accounts/{AC}/Recordings/{RE}.json``                  recording resource
 * ``GET    /2010-04-01/Accounts/{AC}/Recordings/{RE}.wav`` (and ``.mp3``)     media
 * ``DELETE /2010-04-01/Accounts/{AC}/Recordings/{RE}.json``                  delete
 * ``POST   /2010-04-01/Accounts/{AC}/Messages.json``                         send an SMS
 * ``POST   /2010-04-01/Accounts/{AC}/Calls.json``                            place a call
+* ``GET    /2010-04-01/Accounts/{AC}/Calls.json``                            list calls
+  (``Status``, ``StartTime>``/``StartTime<``; paged like recordings)
+* ``GET    /2010-04-01/Accounts/{AC}/Calls/{CA}.json``                       call resource
 * ``POST   /v2/Services/{VA}/Verifications`` and ``…/VerificationCheck``     Twilio Verify
 
 Faults can be asked for when a recording is completed (``POST
 /_emulator/recordings/{RE}/complete`` with ``seconds`` and optionally ``trickle_seconds``: serve
-the audio slowly over that long; ``fail_times``: answer 503 that many times first;
-``cut_after``: announce the full length but close after that many bytes; ``delete_seconds``:
-answer its DELETE only after that long, as a slow Twilio does).
+the audio slowly over that long; ``fail_times``: answer 503 that many times first, or
+``fail_status`` (401 or 404: media that lags the callback, as Twilio's may); ``cut_after``:
+announce the full length but close after that many bytes; ``delete_seconds``: answer its DELETE
+only after that long, as a slow Twilio does; ``delete_fail_times``: answer its DELETE 503 that
+many times first).
 
 The caller driver (``twilio_emulator.caller``) tells the emulator about calls through its
 control endpoints under ``/_emulator/``; tests read its state there too.
@@ -38,7 +45,7 @@ import wave
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 API = "/2010-04-01/Accounts/(?P<account>AC[0-9a-fA-F]{32})"
 ROUTES = [
@@ -48,11 +55,14 @@ ROUTES = [
         re.compile(API + r"/Calls/(?P<call>CA\w+)/Recordings/(?P<rec>[\w.]+)\.json$"),
         "update_recording",
     ),
+    ("GET", re.compile(API + r"/Recordings\.json$"), "list_recordings"),
     ("GET", re.compile(API + r"/Recordings/(?P<rec>RE\w+)\.json$"), "get_recording"),
     ("GET", re.compile(API + r"/Recordings/(?P<rec>RE\w+)\.(?P<fmt>wav|mp3)$"), "get_media"),
     ("DELETE", re.compile(API + r"/Recordings/(?P<rec>RE\w+)\.json$"), "delete_recording"),
     ("POST", re.compile(API + r"/Messages\.json$"), "send_message"),
     ("POST", re.compile(API + r"/Calls\.json$"), "create_call"),
+    ("GET", re.compile(API + r"/Calls\.json$"), "list_calls"),
+    ("GET", re.compile(API + r"/Calls/(?P<call>CA\w+)\.json$"), "get_call"),
 ]
 # Twilio Verify (verify.twilio.com/v2), served on the same port: point the client's
 # ``verify.base_url`` here too.
@@ -68,6 +78,14 @@ VERIFY_ROUTES = [
         "check_verification",
     ),
 ]
+# The faults a recording's media or DELETE can be asked to answer: (Twilio error code, message).
+FAULT_ANSWERS = {
+    401: (20003, "Authentication Error - media not available yet (emulated)"),
+    404: (20404, "The requested resource was not found (emulated)"),
+    503: (20500, "Service Unavailable (emulated)"),
+}
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
+PAGING = {"PageSize", "Page", "PageToken"}
 RECORDING_TRANSITIONS = {
     "in-progress": {"paused", "stopped", "in-progress"},
     "paused": {"in-progress", "stopped", "paused"},
@@ -76,6 +94,26 @@ RECORDING_TRANSITIONS = {
 
 def new_sid(prefix):
     return prefix + secrets.token_hex(16)
+
+
+def twilio_time(value):
+    return format_datetime(value, usegmt=True) if value else None
+
+
+def parse_filter_time(value):
+    """A list filter's date: ``YYYY-MM-DD`` (midnight UTC) or ``YYYY-MM-DDTHH:MM:SSZ``."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise TwilioError(400, 20001, f"Invalid date {value!r}") from error
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def in_range(when, query, name):
+    """Twilio's ``Name>`` (on or after) and ``Name<`` (on or before) filters."""
+    if f"{name}>" in query and when < parse_filter_time(query[f"{name}>"]):
+        return False
+    return not (f"{name}<" in query and when > parse_filter_time(query[f"{name}<"]))
 
 
 def synthetic_wav(seconds, *, rate=8000):
@@ -216,6 +254,102 @@ class EmulatorState:
         with self.lock:
             return 200, self.recording_resource(self.stored_recording(rec))
 
+    def page(self, key, path, items, query):
+        """One page of ``items`` (newest first) in Twilio's list shape; ``PageToken`` names the
+        last item of the previous page, so items added meanwhile do not shift the pages."""
+        try:
+            size = min(MAX_PAGE_SIZE, max(1, int(query.get("PageSize", DEFAULT_PAGE_SIZE))))
+            number = int(query.get("Page", 0))
+        except ValueError as error:
+            raise TwilioError(400, 20001, "Invalid paging parameter") from error
+        start = 0
+        if token := query.get("PageToken", "")[2:]:
+            sids = [item["sid"] for item in items]
+            start = sids.index(token) + 1 if token in sids else len(items)
+        chunk = items[start : start + size]
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/{path}.json"
+        filters = urlencode({k: v for k, v in query.items() if k not in PAGING})
+        filters = f"&{filters}" if filters else ""
+        first = f"{uri}?PageSize={size}&Page=0{filters}"
+        following = None
+        if start + size < len(items):
+            following = (
+                f"{uri}?PageSize={size}&Page={number + 1}{filters}&PageToken=PA{chunk[-1]['sid']}"
+            )
+        return 200, {
+            key: chunk,
+            "first_page_uri": first,
+            "next_page_uri": following,
+            "previous_page_uri": None,
+            "page": number,
+            "page_size": size,
+            "start": start,
+            "end": start + max(len(chunk) - 1, 0),
+            "uri": f"{uri}?PageSize={size}&Page={number}{filters}",
+        }
+
+    def list_recordings(self, *, query, **_):
+        with self.lock:
+            found = [
+                self.recording_resource(recording)
+                for recording in sorted(
+                    self.recordings.values(), key=lambda r: (r["created"], r["sid"]), reverse=True
+                )
+                if not recording["deleted"]
+                and in_range(recording["created"], query, "DateCreated")
+                and query.get("CallSid", recording["call_sid"]) == recording["call_sid"]
+            ]
+            return self.page("recordings", "Recordings", found, query)
+
+    def call_resource(self, call):
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Calls/{call['sid']}"
+        return {
+            "sid": call["sid"],
+            "account_sid": self.account_sid,
+            "parent_call_sid": call.get("parent_call_sid"),
+            "to": call.get("to", ""),
+            "to_formatted": call.get("to", ""),
+            "from": call.get("from", ""),
+            "from_formatted": call.get("from", ""),
+            "status": call["status"],
+            "direction": call.get("direction", "inbound"),
+            "start_time": twilio_time(call.get("started")),
+            "end_time": twilio_time(call.get("ended")),
+            "duration": None if call.get("duration") is None else str(call["duration"]),
+            "answered_by": None,
+            "caller_name": None,
+            "forwarded_from": None,
+            "group_sid": None,
+            "phone_number_sid": None,
+            "price": None,
+            "price_unit": "USD",
+            "queue_time": "0",
+            "trunk_sid": None,
+            "api_version": "2010-04-01",
+            "date_created": twilio_time(call.get("started")),
+            "date_updated": twilio_time(datetime.now(UTC)),
+            "uri": uri + ".json",
+            "subresource_uris": {"recordings": uri + "/Recordings.json"},
+        }
+
+    def list_calls(self, *, query, **_):
+        with self.lock:
+            found = [
+                self.call_resource(call)
+                for call in sorted(
+                    self.calls.values(), key=lambda c: (c["started"], c["sid"]), reverse=True
+                )
+                if in_range(call["started"], query, "StartTime")
+                and query.get("Status", call["status"]) == call["status"]
+            ]
+            return self.page("calls", "Calls", found, query)
+
+    def get_call(self, *, call, **_):
+        with self.lock:
+            if call not in self.calls:
+                raise TwilioError(404, 20404, f"The requested resource Call {call} was not found")
+            return 200, self.call_resource(self.calls[call])
+
     def get_media(self, *, rec, fmt, **_):
         with self.lock:
             recording = self.stored_recording(rec)
@@ -225,7 +359,8 @@ class EmulatorState:
             faults = recording.get("faults", {})
             if faults.get("fail_times", 0) > 0:
                 faults["fail_times"] -= 1
-                raise TwilioError(503, 20500, "Service Unavailable (emulated)")
+                status = int(faults.get("fail_status", 503))
+                raise TwilioError(status, *FAULT_ANSWERS.get(status, FAULT_ANSWERS[503]))
             return 200, Media(
                 recording["media"],
                 seconds=faults.get("trickle_seconds", 0),
@@ -234,7 +369,11 @@ class EmulatorState:
 
     def delete_recording(self, *, rec, **_):
         with self.lock:
-            delay = self.stored_recording(rec).get("faults", {}).get("delete_seconds", 0)
+            faults = self.stored_recording(rec).get("faults", {})
+            delay = faults.get("delete_seconds", 0)
+            if faults.get("delete_fail_times", 0) > 0:
+                faults["delete_fail_times"] -= 1
+                raise TwilioError(503, *FAULT_ANSWERS[503])
         time.sleep(float(delay))  # outside the lock: other requests are answered meanwhile
         with self.lock:
             self.stored_recording(rec)["deleted"] = True
@@ -348,6 +487,12 @@ class EmulatorState:
                 call = {
                     "sid": body.get("sid") or new_sid("CA"),
                     "status": "in-progress",
+                    "from": body.get("from", ""),
+                    "to": body.get("to", ""),
+                    "direction": body.get("direction", "inbound"),
+                    "started": datetime.now(UTC),
+                    "ended": None,
+                    "duration": None,
                     "recordings": [],
                 }
                 self.calls[call["sid"]] = call
@@ -366,14 +511,27 @@ class EmulatorState:
                 )
                 recording["faults"] = {
                     key: body[key]
-                    for key in ("trickle_seconds", "fail_times", "cut_after", "delete_seconds")
+                    for key in (
+                        "trickle_seconds",
+                        "fail_times",
+                        "fail_status",
+                        "cut_after",
+                        "delete_seconds",
+                        "delete_fail_times",
+                    )
                     if key in body
                 }
                 return 200, self.recording_resource(recording)
             match = re.fullmatch(r"/_emulator/calls/(CA\w+)/hangup", path)
             if method == "POST" and match:
+                # ``status`` (completed, busy, no-answer…) and ``duration`` as Twilio reports
+                # them; by default the call lasted from its start until now.
                 call = self.calls[match.group(1)]
-                call["status"] = "completed"
+                call["ended"] = datetime.now(UTC)
+                call["status"] = body.get("status", "completed")
+                call["duration"] = int(
+                    body.get("duration", (call["ended"] - call["started"]).total_seconds())
+                )
                 return 200, call
             if method == "GET" and path == "/_emulator/state":
                 return 200, {
@@ -433,8 +591,11 @@ class Handler(BaseHTTPRequestHandler):
                 status, payload = self.state.control(method, path, body)
                 return self.reply(status, payload)
             form = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
+            query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
             with self.state.lock:
-                self.state.requests.append({"method": method, "path": path, "form": form})
+                self.state.requests.append(
+                    {"method": method, "path": path, "form": form, "query": query}
+                )
             self.authenticate()
             for route_method, pattern, action in ROUTES + VERIFY_ROUTES:
                 match = pattern.match(path)
@@ -443,7 +604,9 @@ class Handler(BaseHTTPRequestHandler):
                         self.state.account_sid
                     ):
                         raise TwilioError(404, 20404, "Account not found")
-                    status, payload = getattr(self.state, action)(form=form, **match.groupdict())
+                    status, payload = getattr(self.state, action)(
+                        form=form, query=query, **match.groupdict()
+                    )
                     return self.reply(status, payload)
             raise TwilioError(404, 20404, f"The requested resource {path} was not found")
         except TwilioError as error:

@@ -82,3 +82,15 @@ def past_retention(recording):
     Recording.objects.filter(pk=recording.pk).update(
         retain_until=timezone.now() - timedelta(days=1)
     )
+
+
+def waiting(twilio, call, **faults):
+    """A recording Twilio finished, waiting to be fetched (its callback's fetch not run)."""
+    resource = at_twilio(twilio, call, **faults)
+    return Recording.objects.create(
+        sid=resource["sid"], call=call, status=Recording.Status.COMPLETED, channels=2
+    )
+
+
+def media_requests(twilio, recording):
+    return twilio_copy(twilio, recording).get("media_requests", 0)

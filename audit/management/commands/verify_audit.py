@@ -8,7 +8,8 @@ from audit.services import verify_chain
 class Command(BaseCommand):
     help = (
         "Recompute the hash of every access event and check that each links to the one "
-        "before it. Exits with an error naming the first broken link. Note the last hash it "
+        "before it, and that no event's time is earlier than the one before it. Exits with an "
+        "error naming the first broken link. Note the last hash it "
         "prints: a later run that ends earlier, or elsewhere, means recent events were removed."
     )
 
