@@ -41,6 +41,17 @@ def fetch_recording(self, recording_id):
             raise self.retry(exc=error, countdown=backoff(self.request.retries)) from error
         # Still waiting to be fetched: queued again once its lease has run out.
         logger.error("Giving up fetching recording %s for now: %s", recording_id, error)
+    except Exception as error:
+        # A fault of ours (bad data, a bug): retrying will not help. The recording says so
+        # where people look (取得失敗 in the admin, /healthz's pipeline check), not only the log;
+        # Twilio keeps its copy until someone fetches it again.
+        logger.exception("Fetching recording %s failed unexpectedly", recording_id)
+        problem = f"{type(error).__name__}: {error}"
+        ingest.note_fetch_error(recording_id, problem)
+        try:
+            ingest.mark_fetch_failed(recording_id, problem)
+        except Exception:  # the same fault may stop this too; the error is on the row already
+            logger.exception("Recording %s could not be marked 取得失敗", recording_id)
 
 
 @shared_task(bind=True, max_retries=DELETE_RETRIES, acks_late=True)

@@ -60,6 +60,27 @@ def test_media_not_served_yet_is_asked_for_again(twilio, call, retries_at_once, 
     assert recording.last_error == ""
 
 
+def test_an_unexpected_fault_is_shown_on_the_recording_not_only_in_the_log(
+    twilio, call, retries_at_once, client
+):
+    """GIVEN a call whose stored start is nonsense (year 9999: its purpose windows cannot be
+    computed) WHEN its recording is fetched THEN the fault is on the recording, where the
+    admin and /healthz show it, and Twilio keeps its copy."""
+    from contactcenter.models import Call
+
+    Call.objects.filter(pk=call.pk).update(started_at=timezone.now().replace(year=9999))
+    recording = waiting(twilio, call)
+
+    fetch_recording.delay(recording.pk)
+
+    recording.refresh_from_db()
+    assert recording.last_error.startswith("OverflowError: ")
+    assert recording.status != Status.STORED
+    assert twilio_copy(twilio, recording)["deleted"] is False
+    health = client.get("/healthz").json()
+    assert health["checks"]["pipeline"]["newest_error"]["recording"] == recording.sid
+
+
 def test_media_that_never_comes_is_fetch_failed_after_a_few_tries(twilio, call, retries_at_once):
     recording = waiting(twilio, call, fail_times=100, fail_status=404)
 
