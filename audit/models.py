@@ -42,6 +42,10 @@ class AccessEvent(models.Model):
         TRAINING_REVIEW = "training_review", _("Training review")
         REQUEST_RECEIVED = "request_received", _("Customer request received")
         REQUEST_DECIDED = "request_decided", _("Customer request decided")
+        LOGIN_LOCKED_OUT = "login_locked_out", _("Login locked out")
+        MFA_ENROLLED = "mfa_enrolled", _("Second factor enrolled")
+        MFA_RECOVERY_USED = "mfa_recovery_used", _("Recovery code used")
+        MFA_RESET = "mfa_reset", _("Second factor reset")
 
     seq = models.PositiveBigIntegerField(
         _("sequence number"),

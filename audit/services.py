@@ -9,8 +9,8 @@ the last hash with one noted earlier (``manage.py verify_audit`` prints it) catc
 
 import csv
 import hashlib
-import ipaddress
 import json
+import re
 import threading
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -20,6 +20,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Max
 from django.utils import timezone
+
+from contactcenter.proxies import client_address
 
 from .models import AccessEvent
 
@@ -147,11 +149,10 @@ def _new_event(
 
 
 def client_ip(request):
-    """REMOTE_ADDR in the form the database returns it, or None if it is not an address."""
-    address = request.META.get("REMOTE_ADDR", "")
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
+    """The client's address (behind trusted proxies: ``contactcenter.proxies``) in the form
+    the database returns it, or None if the request does not carry one."""
+    address = client_address(request)
+    if address is None:
         return None
     return AccessEvent._meta.get_field("ip").get_prep_value(address)
 
@@ -321,9 +322,16 @@ def _csv_chunks(rows):
         yield writer.writerow(row)
 
 
+# Excel and LibreOffice skip leading blanks (the ideographic space U+3000 included) and read
+# the fullwidth ＝＋－＠ a Japanese input method types as their ASCII forms, then run the cell
+# as a formula.
+_FORMULA_START = re.compile(r"[\s\u3000]*[=+\-@\uff1d\uff0b\uff0d\uff20]")
+
+
 def _cell(value):
-    # CSV injection: Excel runs a cell that starts with one of these as a formula, and a
-    # browser's user agent is whatever the client sent.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    # CSV injection: a spreadsheet runs a cell that starts with one of these as a formula,
+    # and a browser's user agent is whatever the client sent. A cell that starts with a tab,
+    # a line break or other white space is quoted as well: nothing we write starts so.
+    if isinstance(value, str) and (value[:1].isspace() or _FORMULA_START.match(value)):
         return "'" + value
     return value

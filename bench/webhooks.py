@@ -50,6 +50,7 @@ def bench_environment(database_url):
         "ALLOWED_HOSTS": "127.0.0.1",
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         "BEHIND_TLS_PROXY": "true",
+        "TRUSTED_PROXIES": "127.0.0.1",
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "RECORDINGS_MASTER_KEYS": "bench:" + "A" * 43 + "=",

@@ -52,3 +52,17 @@ def require(user, permission, message):
     """Raise ``NotAllowed(message)`` unless ``user`` holds ``permission``."""
     if user is None or not user.has_perm(permission):
         raise NotAllowed(message)
+
+
+# The roles whose holders can hear any recording or read and export the whole audit trail:
+# their accounts need a second factor (TOTP) on top of the password.
+SECOND_FACTOR_ROLES = (SUPERVISOR, COMPLIANCE)
+
+
+def requires_second_factor(user):
+    """Whether ``user`` must pass a second factor before using staff pages."""
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.groups.filter(name__in=SECOND_FACTOR_ROLES).exists()
+    )

@@ -10,8 +10,10 @@ The README's configuration table lists these variables in the same order.
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,6 +31,7 @@ DEV_SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production"  # noqa: S10
 DEV_TWILIO_ACCOUNT_SID = "AC" + "0" * 32
 DEV_TWILIO_AUTH_TOKEN = "dev-twilio-auth-token"  # noqa: S105
 DEV_RECORDINGS_MASTER_KEYS = "dev-1:" + base64.urlsafe_b64encode(b"d" * 32).decode()
+DEV_AUDIT_ANCHOR_KEY = base64.urlsafe_b64encode(b"a" * 32).decode()
 
 
 def _fail(name, problem):
@@ -133,6 +136,24 @@ else:
     )
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+# The owner of the tables, for ``manage.py migrate`` only (audit/management/commands/migrate.py
+# connects as it, then grants DATABASE_URL's role what the application needs). The runtime
+# role does not own the access audit trail, so it cannot disable its trigger. Same database,
+# other credentials; unset: migrations run as DATABASE_URL's role.
+DATABASE_MIGRATE_URL = env.str("DATABASE_MIGRATE_URL", default="").strip()
+DATABASE_MIGRATE_CREDENTIALS = None
+if DATABASE_MIGRATE_URL:
+    try:
+        _owner = environ.Env.db_url_config(DATABASE_MIGRATE_URL)
+    except (ImproperlyConfigured, KeyError, ValueError) as exc:
+        _fail("DATABASE_MIGRATE_URL", f"not a database URL this project supports ({exc})")
+    if any(
+        str(_owner.get(key) or "") != str(DATABASES["default"].get(key) or "")
+        for key in ("ENGINE", "NAME", "HOST", "PORT")
+    ):
+        _fail("DATABASE_MIGRATE_URL", "must name the same database as DATABASE_URL")
+    DATABASE_MIGRATE_CREDENTIALS = {"USER": _owner["USER"], "PASSWORD": _owner["PASSWORD"]}
+
 REDIS_URL = env.str("REDIS_URL", default="").strip()
 if REDIS_URL and urlsplit(REDIS_URL).scheme not in {"redis", "rediss"}:
     _fail("REDIS_URL", "expected redis://host:port/db or rediss://…")
@@ -180,6 +201,22 @@ RECORDINGS_MIN_FREE_MB = _int("RECORDINGS_MIN_FREE_MB", 500, minimum=0)
 # the audio streams); a killed worker's fetch is taken over this long after its last one.
 RECORDINGS_FETCH_LEASE_SECONDS = _int("RECORDINGS_FETCH_LEASE_SECONDS", 120, minimum=2)
 
+# --- audit trail ---------------------------------------------------------------------------
+
+# The Ed25519 private key (URL-safe base64 of its 32 raw bytes) that signs the checkpoints of the
+# audit trail's chain head; the database never holds it, so whoever rewrites the trail there
+# cannot sign a checkpoint that agrees. Auditors keep its public key (manage.py verify_audit
+# --public-key).
+AUDIT_ANCHOR_KEY = env.str("AUDIT_ANCHOR_KEY", default=DEV_AUDIT_ANCHOR_KEY).strip()
+try:
+    _anchor_key = base64.urlsafe_b64decode(AUDIT_ANCHOR_KEY + "=" * (-len(AUDIT_ANCHOR_KEY) % 4))
+except (binascii.Error, ValueError):
+    _fail("AUDIT_ANCHOR_KEY", "not valid URL-safe base64")
+if len(_anchor_key) != 32:
+    _fail("AUDIT_ANCHOR_KEY", f"must decode to 32 bytes (an Ed25519 key), got {len(_anchor_key)}")
+# Where the signed checkpoints are written; unset: audit-anchors/ in the recordings storage.
+AUDIT_ANCHOR_DIR = env.str("AUDIT_ANCHOR_DIR", default="").strip()
+
 # --- production guard ----------------------------------------------------------------------
 
 
@@ -219,6 +256,11 @@ if IS_PRODUCTION:
         dict(RECORDINGS_MASTER_KEYS).keys().isdisjoint({"dev-1"}),
         "set your own key-encryption keys; the development key is public",
     )
+    _require(
+        "AUDIT_ANCHOR_KEY",
+        AUDIT_ANCHOR_KEY != DEV_AUDIT_ANCHOR_KEY,
+        "set your own Ed25519 key; the development key is public",
+    )
 
 # --- Django --------------------------------------------------------------------------------
 
@@ -231,6 +273,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    # Staff accounts: login lockout and the second factor (TOTP, recovery codes).
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "contactcenter",
     "consent",
     "privacy",
@@ -240,23 +287,38 @@ INSTALLED_APPS = [
     "portal",
     "telephony",
     "demo",
+    "staff",
 ]
 
 MIDDLEWARE = [
+    # First: drops X-Forwarded-Proto that did not come from a trusted proxy, so that
+    # SecurityMiddleware and request.is_secure() never believe a client's claim of HTTPS.
+    "contactcenter.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "contactcenter.security.PermissionsPolicyMiddleware",
+    "contactcenter.security.RejectNulQueryMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "contactcenter.middleware.JapaneseFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "contactcenter.middleware.IdleSessionTimeoutMiddleware",
+    "contactcenter.middleware.StaffSecondFactorMiddleware",
     "consent.middleware.OperatorAcknowledgementMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
     # gunicorn serves the collected static files itself; runserver does it in development.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "contactcenter.urls"
 WSGI_APPLICATION = "contactcenter.wsgi.application"
@@ -275,6 +337,12 @@ TEMPLATES = [
             ],
         },
     },
+]
+
+# django-axes first: it refuses a locked-out username and address before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -325,6 +393,47 @@ SESSION_COOKIE_AGE = 8 * 60 * 60  # one working shift
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): everything from this site only, no inline script or
+# style (our templates have none; the tests keep it so), audio played from our own URLs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "media-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Permissions-Policy (contactcenter.security): no camera, microphone, position, payment…
+PERMISSIONS_POLICY = {
+    feature: ()
+    for feature in (
+        "accelerometer",
+        "bluetooth",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "serial",
+        "usb",
+    )
+}
+# Cookies are never sent to another site's requests (SameSite) and, in production, only
+# over HTTPS (Secure, below). The language cookie is read by the server only.
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
 
 # Behind a TLS-terminating proxy Django sees plain HTTP. Only trust the proxy's header
 # when the deployment says a proxy that sets it is in front (docker-compose does).
@@ -332,12 +441,31 @@ BEHIND_TLS_PROXY = _bool("BEHIND_TLS_PROXY", False)
 if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+
+def _networks(name, raw):
+    """Comma-separated addresses or CIDRs (``10.0.0.0/8,192.0.2.1``) as ``ip_network``s."""
+    networks = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            _fail(name, f"{item!r} is not an IP address or network (e.g. 172.16.0.0/12)")
+    return networks
+
+
+# The proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (contactcenter.proxies);
+# a request from any other address is taken at its REMOTE_ADDR, its forwarded headers ignored.
+TRUSTED_PROXIES = _networks("TRUSTED_PROXIES", env.str("TRUSTED_PROXIES", default=""))
+if BEHIND_TLS_PROXY and not TRUSTED_PROXIES:
+    _fail("TRUSTED_PROXIES", "list the proxy's addresses when BEHIND_TLS_PROXY is true")
+
 if not DEBUG:
     SECURE_SSL_REDIRECT = True
     # Container health checks call /healthz over plain HTTP from inside the network.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     # The preload flag lets the domain be added to browsers' HTTPS-only lists; a site
@@ -366,6 +494,31 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@localhost")
 # Days within which a customer's request must be answered (the queue shows it as overdue).
 PORTAL_REQUEST_DUE_DAYS = _int("PORTAL_REQUEST_DUE_DAYS", 7, minimum=1)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+
+def _prefixes(name, raw):
+    """Comma-separated E.164 prefixes (``+8170,+8180``)."""
+    prefixes = [part.strip() for part in raw.split(",") if part.strip()]
+    for prefix in prefixes:
+        if not re.fullmatch(r"\+[1-9][0-9]{0,14}", prefix):
+            _fail(name, f"{prefix!r} is not an E.164 prefix such as +8190")
+    return tuple(prefixes)
+
+
+# Where the portal sends its codes (portal.services.may_receive): SMS to Japanese mobiles,
+# calls to Japanese landlines and mobiles. Premium-rate, free-dial, shared-cost, UAN and
+# personal numbers are refused whatever these say; 050 (IP phones) only if listed for calls.
+PORTAL_SMS_ALLOWED_PREFIXES = _prefixes(
+    "PORTAL_SMS_ALLOWED_PREFIXES",
+    env.str("PORTAL_SMS_ALLOWED_PREFIXES", default="+8170,+8180,+8190"),
+)
+PORTAL_VOICE_ALLOWED_PREFIXES = _prefixes(
+    "PORTAL_VOICE_ALLOWED_PREFIXES", env.str("PORTAL_VOICE_ALLOWED_PREFIXES", default="")
+)
+# Codes sent by the whole portal, all numbers together; past it nothing is sent and staff are
+# emailed once per window (SMS pumping costs money per message).
+PORTAL_SEND_BUDGET_PER_HOUR = _int("PORTAL_SEND_BUDGET_PER_HOUR", 100, minimum=1)
+PORTAL_SEND_BUDGET_PER_DAY = _int("PORTAL_SEND_BUDGET_PER_DAY", 500, minimum=1)
 
 # --- cache (rate limits of the customer portal) ------------------------------------------
 
@@ -417,11 +570,19 @@ CELERY_BEAT_SCHEDULE = {
     # Recordings and calls whose callbacks never reached us are brought in line with Twilio's
     # lists (each run reads back at least 24 h, so runs overlap).
     "reconcile-twilio": {"task": "recordings.tasks.reconcile_twilio", "schedule": 15.0 * 60},
+    # The audit trail's chain head is signed and written outside the database (when it grew).
+    "anchor-audit-trail": {"task": "audit.tasks.anchor_audit_trail", "schedule": 15.0 * 60},
 }
 
 # --- REST API ------------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
+    # JSON nested deeper than the parser can recurse is a 400, not a RecursionError's 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "contactcenter.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -435,6 +596,43 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# --- staff accounts ------------------------------------------------------------------------
+
+# A staff session ends after this many seconds without a request (SESSION_COOKIE_AGE still
+# caps it at one shift).
+SESSION_IDLE_TIMEOUT = _int("SESSION_IDLE_TIMEOUT", 30 * 60, minimum=60)
+# After this many wrong passwords for one user name from one address, that pair is locked out
+# for LOGIN_LOCKOUT_MINUTES, the right password included (django-axes).
+AXES_FAILURE_LIMIT = _int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=_int("LOGIN_LOCKOUT_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "audit.services.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+# The second factor's secrets are shown once at enrolment; the issuer names the site in
+# authenticator apps.
+OTP_TOTP_ISSUER = "Call recording compliance"
+
+
+def _rate(name, value):
+    value = value.strip()
+    if not re.fullmatch(r"[1-9]\d*/(second|minute|hour|day)", value):
+        _fail(name, f"expected requests per period, e.g. 120/minute, got {value!r}")
+    return value
+
+
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "rest_framework.throttling.AnonRateThrottle",
+    "rest_framework.throttling.UserRateThrottle",
+]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "anon": _rate("API_THROTTLE_ANON_RATE", env.str("API_THROTTLE_ANON_RATE", default="30/minute")),
+    "user": _rate(
+        "API_THROTTLE_USER_RATE", env.str("API_THROTTLE_USER_RATE", default="120/minute")
+    ),
+}
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "contactcenter.throttling.exception_handler"
+
 # --- logging -------------------------------------------------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
@@ -443,7 +641,13 @@ if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        # Control characters in a message are escaped: a client's \n cannot forge a line.
+        "plain": {
+            "()": "contactcenter.security.ControlCharacterEscapingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {

@@ -16,5 +16,6 @@ urlpatterns = [
     path("recordings/", include("recordings.urls")),
     path("operator/training/", include("training.urls")),
     path("twilio/", include("telephony.urls")),
+    path("admin/otp/", include("staff.urls")),
     path("admin/", admin.site.urls),
 ]

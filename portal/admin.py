@@ -133,7 +133,7 @@ class CustomerRequestAdmin(StateByTransitionMixin, ConfirmWithReasonMixin, admin
     def due(self, obj):
         text = timezone.localtime(obj.due_at).strftime("%Y-%m-%d")
         if obj.is_overdue:
-            return format_html('<strong style="color:#ba2121">{} · {}</strong>', text, _("overdue"))
+            return format_html('<strong class="overdue">{} · {}</strong>', text, _("overdue"))
         return text
 
     def has_decide_permission(self, request):

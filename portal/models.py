@@ -198,3 +198,27 @@ class ListeningLink(models.Model):
 
     def __str__(self):
         return f"{self.request.reference} → {self.recording}"
+
+
+class PhonePlay(models.Model):
+    """One call we place to play a listening link's recording: its audio URL serves that one
+    playback and nothing after it (it is signed, but whoever saw it could replay it for its
+    15 minutes: a bearer link, unless it is used up)."""
+
+    link = models.ForeignKey(
+        ListeningLink,
+        on_delete=models.CASCADE,
+        related_name="phone_plays",
+        verbose_name=_("listening link"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    first_fetch_at = models.DateTimeField(_("audio first fetched at"), null=True, blank=True)
+    fetched_from = models.GenericIPAddressField(_("fetched from"), null=True, blank=True)
+    whole_fetched = models.BooleanField(_("whole audio served"), default=False)
+
+    class Meta:
+        verbose_name = _("phone playback")
+        verbose_name_plural = _("phone playbacks")
+
+    def __str__(self):
+        return f"{self.link} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -33,7 +33,7 @@ from contactcenter.roles import COMPLIANCE, SUPERVISOR, require
 from recordings import retention
 from recordings.models import Recording
 
-from .models import CustomerRequest, ListeningLink
+from .models import CustomerRequest, ListeningLink, PhonePlay
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,9 @@ Status = CustomerRequest.Status
 Action = AccessEvent.Action
 LINK_LIFETIME = timedelta(hours=48)
 LINK_PLAYS = 3
+# How long after the first fetch of a phone play's audio its follow-up requests (a HEAD, the
+# Range requests of the same playback) are still part of it.
+PHONE_PLAY_WINDOW = timedelta(minutes=2)
 DECIDE = "portal.change_customerrequest"
 
 
@@ -358,3 +361,33 @@ def count_play(link):
         plays=F("plays") + 1
     )
     return bool(counted)
+
+
+def new_phone_play(link):
+    """The one playback of ``link`` by phone that the call about to be placed will make."""
+    return PhonePlay.objects.create(link=link)
+
+
+def claim_phone_fetch(*, link, play_id, ip, whole, at=None):
+    """Whether this request for a phone play's audio is part of its one playback.
+
+    The first request claims the play with a conditional UPDATE (of two at once, one does)
+    and notes the address it came from. Later requests belong to that playback only from the
+    same address within PHONE_PLAY_WINDOW of the first (Twilio may send a HEAD first, or
+    fetch the rest with Range requests), and the whole audio (a GET without Range) is served
+    once. Everything else — the same URL replayed by whoever saw it — is refused.
+    """
+    now = at or timezone.now()
+    plays = PhonePlay.objects.filter(pk=play_id, link=link) if play_id else PhonePlay.objects.none()
+    claimed = plays.filter(first_fetch_at__isnull=True).update(first_fetch_at=now, fetched_from=ip)
+    if not claimed:
+        same_playback = plays.filter(
+            fetched_from__isnull=False,
+            fetched_from=ip,
+            first_fetch_at__gt=now - PHONE_PLAY_WINDOW,
+        )
+        if ip is None or not same_playback.exists():
+            return False
+    if whole:
+        return plays.filter(whole_fetched=False).update(whole_fetched=True) == 1
+    return True

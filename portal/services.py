@@ -8,7 +8,12 @@ Guarantees:
 * sending is limited per number and per IP address (in Redis when it is configured, so the
   limits hold across processes), and so is checking;
 * nothing tells whether a number belongs to a customer: every well-formed number gets the
-  same answer and the same code, and the portal shows a customer's calls only after the proof.
+  same answer and the same code, and the portal shows a customer's calls only after the proof;
+* codes go only where they cannot be used to pump traffic (``may_receive``): SMS to Japanese
+  mobiles, calls to Japanese landlines and mobiles, never premium-rate, free-dial or abroad
+  unless a setting widens it; and the whole portal sends at most a budget per hour and per
+  day, staff being emailed once per window when it is reached. A code refused for either
+  reason is not sent, and the requester sees exactly what a code that was sent shows.
 
 With ``TWILIO_VERIFY_SERVICE_SID`` set, Twilio Verify sends and checks the code instead.
 """
@@ -20,14 +25,19 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+import phonenumbers
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
+from phonenumbers import PhoneNumberType
 
 import twilio_client
+from contactcenter.roles import COMPLIANCE, SUPERVISOR
 
 from .models import PhoneVerification
 
@@ -80,10 +90,108 @@ def _over_limit(name, limits):
     return over
 
 
+# Number types no code is ever sent to, whatever the settings: each call or message to them
+# earns their holder money, or costs us far more than a call to a subscriber.
+NEVER_SENT_TO = {
+    PhoneNumberType.PREMIUM_RATE,
+    PhoneNumberType.TOLL_FREE,  # 0120, 0800: the called party pays
+    PhoneNumberType.SHARED_COST,
+    PhoneNumberType.UAN,  # 0570 ナビダイヤル
+    PhoneNumberType.PERSONAL_NUMBER,  # 0600 (FMC)
+    PhoneNumberType.PAGER,  # 020
+    PhoneNumberType.VOICEMAIL,
+    PhoneNumberType.UNKNOWN,
+}
+# Japanese numbers a voice code may be read out to without any setting. 050 (IP phones,
+# PhoneNumberType.VOIP) is left out: anyone can rent one online in minutes, so it is the
+# cheapest way to pump calls; a center whose callers use them lists +8150 in
+# PORTAL_VOICE_ALLOWED_PREFIXES.
+VOICE_TYPES_JP = {
+    PhoneNumberType.FIXED_LINE,
+    PhoneNumberType.MOBILE,
+    PhoneNumberType.FIXED_LINE_OR_MOBILE,
+}
+
+
+def may_receive(phone_number, channel):
+    """Whether the portal may send a code to ``phone_number`` (E.164) by ``channel``.
+
+    SMS: only numbers starting with one of ``PORTAL_SMS_ALLOWED_PREFIXES`` (by default the
+    Japanese mobiles 070, 080, 090). Calls: Japanese landlines and mobiles, and numbers
+    starting with one of ``PORTAL_VOICE_ALLOWED_PREFIXES``. The types in ``NEVER_SENT_TO``
+    are refused either way.
+    """
+    try:
+        number = phonenumbers.parse(phone_number, None)
+    except phonenumbers.NumberParseException:
+        return False
+    if not phonenumbers.is_valid_number(number):
+        return False
+    kind = phonenumbers.number_type(number)
+    if kind in NEVER_SENT_TO:
+        return False
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if channel == Channel.SMS:
+        return e164.startswith(settings.PORTAL_SMS_ALLOWED_PREFIXES)
+    japanese = phonenumbers.region_code_for_number(number) == "JP"
+    return (japanese and kind in VOICE_TYPES_JP) or e164.startswith(
+        settings.PORTAL_VOICE_ALLOWED_PREFIXES
+    )
+
+
+def _within_budget():
+    """Count one more code sent by the portal; False (and staff told) when over budget."""
+    windows = [
+        (settings.PORTAL_SEND_BUDGET_PER_HOUR, 60 * 60),
+        (settings.PORTAL_SEND_BUDGET_PER_DAY, 24 * 60 * 60),
+    ]
+    over = [
+        (count, seconds)
+        for count, seconds in windows
+        if _over_limit("send-budget", [(count, seconds)])
+    ]
+    for count, seconds in over:
+        # cache.add is atomic (SET NX in Redis): one alert per window, across processes.
+        if cache.add(f"portal:send-budget-alerted:{seconds}", True, timeout=seconds):
+            _alert_staff_budget(count, seconds)
+    return not over
+
+
+def _alert_staff_budget(count, seconds):
+    recipients = list(
+        get_user_model()
+        .objects.filter(groups__name__in=[SUPERVISOR, COMPLIANCE], is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+        .distinct()
+    )
+    logger.warning("Portal send budget reached: %d codes in %d seconds", count, seconds)
+    if not recipients:
+        return
+    with translation.override("ja"):
+        window = _("hour") if seconds == 60 * 60 else _("day")
+        subject = _("The portal stopped sending codes: its budget per %(window)s is reached") % {
+            "window": window
+        }
+        body = _(
+            "The recordings requests portal has sent %(count)d codes (SMS and calls) in the "
+            "last %(window)s, its budget (PORTAL_SEND_BUDGET_PER_HOUR, PORTAL_SEND_BUDGET_PER_DAY"
+            "). It sends no more codes until the window ends. Many requests at once may be SMS "
+            "pumping: check the portal's requests before raising the budget."
+        ) % {"count": count, "window": window}
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+    except OSError:
+        logger.exception("Could not email staff that the portal's send budget is reached")
+
+
 def send_code(*, phone_number, channel, ip=None):
     """Send a new code to ``phone_number`` (E.164) by ``channel``; return the verification.
 
-    Raises ``ProofError`` when a limit is reached or Twilio cannot send it.
+    Raises ``ProofError`` when a limit is reached or Twilio cannot send it. A number the
+    policy refuses (``may_receive``) or a send over the portal's budget raises nothing: a
+    verification is kept as for a sent code, with a code nobody knows, so that the answers
+    (this one, and those to the codes tried next) are the same as for a code that was sent.
     """
     if channel not in Channel.values:
         raise ProofError(_("Choose how to receive the code: text message or voice call."))
@@ -94,6 +202,11 @@ def send_code(*, phone_number, channel, ip=None):
             _("Too many codes were asked for. Wait 15 minutes, then ask for a new code."),
             status=429,
         )
+    if not may_receive(phone_number, channel):
+        logger.info("Portal code to %s by %s refused by the sending policy", phone_number, channel)
+        return _unsent(phone_number=phone_number, channel=channel, ip=ip)
+    if not _within_budget():
+        return _unsent(phone_number=phone_number, channel=channel, ip=ip)
     now = timezone.now()
     verification = PhoneVerification(
         phone_number=phone_number,
@@ -121,6 +234,24 @@ def send_code(*, phone_number, channel, ip=None):
         verification.code_hash = _code_hash(phone_number, code)
     with transaction.atomic():
         # A new code replaces every earlier one for the number.
+        PhoneVerification.objects.filter(
+            phone_number=phone_number, verified_at__isnull=True, expires_at__gt=now
+        ).update(expires_at=now)
+        verification.save()
+    return verification
+
+
+def _unsent(*, phone_number, channel, ip):
+    now = timezone.now()
+    verification = PhoneVerification(
+        phone_number=phone_number,
+        channel=channel,
+        created_at=now,
+        expires_at=now + CODE_LIFETIME,
+        ip=ip,
+        code_hash=_code_hash(phone_number, secrets.token_hex(16)),
+    )
+    with transaction.atomic():
         PhoneVerification.objects.filter(
             phone_number=phone_number, verified_at__isnull=True, expires_at__gt=now
         ).update(expires_at=now)

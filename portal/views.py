@@ -233,7 +233,8 @@ def listen_by_phone(request, token):
     heard = access.start_disclosure(link.recording, **_grant(link, by_phone=True), request=request)
     if not heard:
         return _play_refused(request, heard.message)
-    signed = signing.dumps({"l": link.pk}, salt=PHONE_SALT)
+    play = requests.new_phone_play(link)
+    signed = signing.dumps({"l": link.pk, "p": play.pk}, salt=PHONE_SALT)
     audio_url = settings.PUBLIC_BASE_URL + reverse("portal:phone-audio", args=[signed])
     try:
         requests.call_to_play(link, audio_url)
@@ -244,7 +245,8 @@ def listen_by_phone(request, token):
 
 @require_http_methods(["GET", "HEAD"])
 def phone_audio(request, signed):
-    """The audio Twilio fetches to play in the call (a signed URL valid 15 minutes)."""
+    """The audio Twilio fetches to play in the call (a signed URL valid 15 minutes), for that
+    one playback only (``requests.claim_phone_fetch``); a fetch after it is refused, audited."""
     try:
         grant = signing.loads(signed, salt=PHONE_SALT, max_age=PHONE_URL_LIFETIME)
     except signing.BadSignature:
@@ -252,11 +254,21 @@ def phone_audio(request, signed):
     link = requests.link_for(pk=grant["l"])
     if link is None:
         return HttpResponse(status=403)
-    heard = access.continue_disclosure(
-        link.recording, **_grant(link, by_phone=True), request=request
-    )
+    disclosure = _grant(link, by_phone=True)
+    heard = access.continue_disclosure(link.recording, **disclosure, request=request)
     if not heard:
         return _refused_text(heard.message)
+    whole = request.method == "GET" and "Range" not in request.headers
+    ip = client_ip(request)
+    if not requests.claim_phone_fetch(link=link, play_id=grant.get("p"), ip=ip, whole=whole):
+        refusal = access.refuse_disclosure(
+            link.recording,
+            "already_played",
+            phone_number=disclosure["phone_number"],
+            detail=disclosure["detail"],
+            request=request,
+        )
+        return HttpResponse(refusal.message, status=410, content_type="text/plain; charset=utf-8")
     return stream_recording(request, link.recording, channel="both", download=False)
 
 
@@ -292,6 +304,9 @@ def listen_audio(request, token):
 
 @require_http_methods(["POST"])
 def leave(request):
+    """終了: this browser forgets the proven number and the listening pages it opened, so
+    their audio is refused from here on (a page opened again uses another play)."""
     request.session.pop(PROVEN, None)
     request.session.pop(PENDING, None)
+    request.session.pop(LISTENING, None)
     return redirect("portal:start")

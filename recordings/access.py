@@ -67,6 +67,10 @@ class Access:
         "not_theirs": _(
             "This recording is not of a call from the number the request was made for."
         ),
+        "already_played": _(
+            "This playback by phone has already been heard. Ask for another call from the "
+            "listening page."
+        ),
     }
 
     def __bool__(self):
@@ -211,6 +215,14 @@ def continue_disclosure(recording, *, phone_number, until, detail, request=None)
     access = check_disclosure(recording, phone_number=phone_number, until=until)
     if not access:
         _disclosure_refused(recording, access, phone_number, detail, request)
+    return access
+
+
+def refuse_disclosure(recording, reason, *, phone_number, detail, request=None):
+    """Refuse a caller's hearing for a ``reason`` the caller's service decided (a phone
+    play's audio asked for again after its playback) and write it to the trail."""
+    access = _refuse(reason)
+    _disclosure_refused(recording, access, phone_number, detail, request)
     return access
 
 

@@ -18,7 +18,7 @@ READ_CHUNK = 256 * 1024
 WAV_HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")
 BOTH, CUSTOMER, OPERATOR = "both", "customer", "operator"
 CHANNELS = {BOTH: None, CUSTOMER: 0, OPERATOR: 1}
-RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 
 class RangeNotSatisfiable(Exception):
@@ -45,15 +45,27 @@ def parse_range(header, size):
         raise RangeNotSatisfiable(header)
     first, last = match.groups()
     if first == "":  # the last n bytes
-        length = int(last)
+        length = _position(last)
         if length == 0 or size == 0:
             raise RangeNotSatisfiable(header)
         return max(size - length, 0), size
-    start = int(first)
-    end = size if last == "" else min(int(last) + 1, size)
-    if start >= size or (last != "" and int(last) < start):
+    start = _position(first)
+    end = size if last == "" else min(_position(last) + 1, size)
+    if start >= size or (last != "" and _position(last) < start):
         raise RangeNotSatisfiable(header)
     return start, end
+
+
+# No audio has 10**18 bytes. A longer number is "past the end", and never reaches int():
+# Python refuses to convert more than 4,300 digits (ValueError), and a client may send more.
+_MAX_POSITION_DIGITS = 18
+
+
+def _position(digits):
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > _MAX_POSITION_DIGITS:
+        return 10**_MAX_POSITION_DIGITS
+    return int(digits)
 
 
 @dataclass

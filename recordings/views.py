@@ -7,9 +7,13 @@ from django.core import signing
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+
+from audit import services as audit
+from audit.models import AccessEvent
 
 from . import crypto
 from .access import check_access, refused, start_session
@@ -35,8 +39,15 @@ def start_playback(request, pk):
     channel = request.POST.get("channel", "both")
     download = request.POST.get("download") == "1"
     if channel not in CHANNELS:
+        _refuse_malformed(request, recording, purpose, "bad_channel", channel=channel[:20])
         return JsonResponse(
             {"error": _("Choose both sides, the customer's side or the operator's side.")},
+            status=400,
+        )
+    if len(purpose) > PURPOSE_MAX_LENGTH:
+        _refuse_malformed(request, recording, purpose, "purpose_too_long", length=len(purpose))
+        return JsonResponse(
+            {"error": _("Choose the purpose of use from the list.")},
             status=400,
         )
     access, event = start_session(
@@ -52,6 +63,7 @@ def start_playback(request, pk):
             "c": channel,
             "d": download,
             "e": event.pk,
+            "s": _session_binding(request),
         },
         salt=TOKEN_SALT,
     )
@@ -62,6 +74,28 @@ def start_playback(request, pk):
             "event": event.seq,
         }
     )
+
+
+# The audit trail's purpose column; a longer code is no purpose of ours, only a forged form.
+PURPOSE_MAX_LENGTH = AccessEvent._meta.get_field("purpose").max_length
+
+
+def _refuse_malformed(request, recording, purpose, reason, **detail):
+    """Audit a playback request refused before any access check: its form was not ours."""
+    audit.record(
+        AccessEvent.Action.REFUSED,
+        recording=recording,
+        purpose=purpose[:PURPOSE_MAX_LENGTH],
+        detail={"reason": reason, **detail},
+        request=request,
+    )
+
+
+def _session_binding(request):
+    """A playback link works only in the login session that opened it: logging out (or the
+    idle timeout) ends the session, and with it every link. The link carries a keyed hash of
+    the session key, never the key itself."""
+    return salted_hmac(TOKEN_SALT, request.session.session_key or "").hexdigest()[:32]
 
 
 def _plain(message, status, **headers):
@@ -86,6 +120,12 @@ def audio(request, token):
         )
     if grant["u"] != request.user.pk:
         return _plain(_("This playback link was opened by someone else."), 403)
+    if grant.get("s") != _session_binding(request):
+        # A new login (after logging out or an idle timeout) starts a new session.
+        return _plain(
+            _("This playback link ended when you logged out. Choose the purpose and play again."),
+            403,
+        )
     recording = get_object_or_404(Recording.objects.select_related("call__operator"), pk=grant["r"])
     access = check_access(request.user, recording, grant["p"], download=grant["d"])
     if not access:

@@ -20,6 +20,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from contactcenter.db import savepoint_if_in_transaction
 from contactcenter.models import Call, CallEvent
+from contactcenter.proxies import client_address
 
 from . import voice
 
@@ -51,7 +52,7 @@ def twilio_webhook(view):
             logger.warning(
                 "Rejected Twilio webhook %s from %s: %s (CallSid %s)",
                 request.path,
-                request.META.get("REMOTE_ADDR"),
+                client_address(request),
                 problem,
                 request.POST.get("CallSid", "-"),
             )

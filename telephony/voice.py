@@ -212,8 +212,18 @@ def _consent_prompt(version, announcement, *, language, attempt, again, base_url
 
 
 def answer_consent(params, query, *, idempotency_token=""):
-    """Record the caller's answer, then connect them, recording only if consent allows."""
+    """Record the caller's answer, then connect them, recording only if consent allows.
+
+    An answer for a call that has ended has nobody to connect and nothing to record: most
+    likely a captured signed request sent again (the idempotency header is not signed). It is
+    answered with a hang-up and writes nothing, neither to the ledger nor to the call.
+    """
     call = find_or_create_call(params)
+    if call.status in Call.FINAL_STATUSES:
+        logger.warning("Consent answer for call %s, which has ended: nothing written", call.pk)
+        response = VoiceResponse()
+        response.hangup()
+        return str(response)
     language = "en" if query.get("lang") == "en" else "ja"
     attempt = _int(query.get("attempt"), 1)
     notice = published_notice(_int(query.get("notice"), 0)) or notice_in_force()
@@ -315,7 +325,11 @@ def connect(call, response, *, record, language):
             recording_status_callback_method="POST",
             recording_status_callback_event="in-progress completed absent",
         )
-        Call.objects.transition_recording_state(call.pk, to=Call.RecordingState.REQUESTED)
+        # Never on a call that has ended: a late or replayed answer must not move it back.
+        Call.RECORDING_STATE_TRANSITIONS.apply(
+            Call.objects.filter(pk=call.pk).exclude(status__in=Call.FINAL_STATUSES),
+            to=Call.RecordingState.REQUESTED,
+        )
     dial = response.dial(**options)
     for operator in operators:
         leg = {

@@ -19,6 +19,7 @@ from .helpers.project import (  # noqa: F401
     project_env,
     run_project,
 )
+from .helpers.second_factor import VerifiedClient
 from .helpers.services import IN_CI, celery_config, require_service  # noqa: F401
 from .helpers.staff import acknowledged_operator, restore_roles
 from .helpers.webhooks import twilio_post  # noqa: F401
@@ -30,6 +31,13 @@ def pytest_report_header(config):
         f"database: {database['ENGINE'].rsplit('.', 1)[-1]} ({database['NAME']})",
         f"celery broker: {settings.REDIS_URL or 'none (tasks run in-process)'}",
     ]
+
+
+@pytest.fixture
+def client():
+    """Django's test client; ``force_login`` of a supervisor or compliance officer also passes
+    the second factor the admin asks them for (tests of that step use a plain ``Client``)."""
+    return VerifiedClient()
 
 
 @pytest.fixture

@@ -110,7 +110,28 @@ def sample_customer_request():
 
 pytestmark = pytest.mark.django_db
 
+
 # One sample row per registered model, so that every changelist and change form is opened.
+def sample_login_record(model_name, **fields):
+    from django.apps import apps
+
+    model = apps.get_model("axes", model_name)
+    fields = {
+        "username": "someone",
+        "ip_address": "192.0.2.1",
+        "path_info": "/admin/login/",
+        **fields,
+    }
+    return model.objects.create(user_agent="test", http_accept="*/*", **fields)
+
+
+def sample_device(app_label, model_name):
+    from django.apps import apps
+
+    user = UserFactory(username=f"{model_name.lower()}-holder")
+    return apps.get_model(app_label, model_name).objects.create(user=user, name="sample")
+
+
 SAMPLES = {
     "auth.user": lambda: UserFactory(username="sample-user"),
     "auth.group": lambda: Group.objects.get(name="監督者"),
@@ -129,6 +150,12 @@ SAMPLES = {
     "training.scorecardcriterion": lambda: ScorecardCriterion.objects.first(),
     "training.trainingreview": sample_training_review,
     "portal.customerrequest": sample_customer_request,
+    # Staff accounts: django-axes' login records, django-otp's devices.
+    "axes.accessattempt": lambda: sample_login_record("AccessAttempt", failures_since_start=1),
+    "axes.accesslog": lambda: sample_login_record("AccessLog"),
+    "axes.accessfailurelog": lambda: sample_login_record("AccessFailureLog"),
+    "otp_totp.totpdevice": lambda: sample_device("otp_totp", "TOTPDevice"),
+    "otp_static.staticdevice": lambda: sample_device("otp_static", "StaticDevice"),
 }
 
 SUPERVISOR_MODELS = [

@@ -33,7 +33,9 @@ ALLOWED = {
         "portal",
         "telephony",
         "twilio_client",
+        "staff",
     },
+    "staff": {"contactcenter", "audit"},
 }
 APPS = set(ALLOWED)
 

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.html import escape
 from django.utils.translation import gettext_lazy as _
 
 from .models import Feedback, TrainingReview
@@ -34,7 +35,9 @@ class FeedbackForm(forms.ModelForm):
         for criterion in self.criteria:
             self.fields[f"score_{criterion.pk}"] = forms.TypedChoiceField(
                 label=criterion.name,
-                help_text=criterion.description,
+                # Django renders help_text unescaped (it may hold markup); a description
+                # is written by staff in the admin, so it is escaped here.
+                help_text=escape(criterion.description),
                 choices=[("", "—")] + [(n, str(n)) for n in range(1, criterion.max_score + 1)],
                 coerce=int,
                 empty_value=None,

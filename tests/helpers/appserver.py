@@ -50,7 +50,10 @@ class AppServer:
         self.log_path = log_path
         self.workers = workers
         self.variables = production_variables(
-            DATABASE_URL=database_url, BEHIND_TLS_PROXY="true", **variables
+            DATABASE_URL=database_url,
+            BEHIND_TLS_PROXY="true",
+            TRUSTED_PROXIES="127.0.0.1",
+            **variables,
         )
         self.validator = RequestValidator(self.variables["TWILIO_AUTH_TOKEN"])
         self.http = requests.Session()

@@ -18,6 +18,7 @@ SETTINGS_VARIABLES_PREFIXES = (
     "RECORDINGS_",
     "STATIC_ROOT",
     "BEHIND_TLS_PROXY",
+    "TRUSTED_PROXIES",
     "SECURE_",
     "EMAIL_URL",
     "DEFAULT_FROM_EMAIL",
@@ -58,6 +59,7 @@ def production_variables(**overrides):
         "TWILIO_ACCOUNT_SID": "AC" + "a" * 32,
         "TWILIO_AUTH_TOKEN": "production-auth-token",
         "RECORDINGS_MASTER_KEYS": "k2026:" + "A" * 43 + "=",
+        "AUDIT_ANCHOR_KEY": "B" * 43 + "=",
     }
     values.update(overrides)
     return values

@@ -17,6 +17,8 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
+from django_otp import user_has_device
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from consent.models import ConsentRecord
 from consent.services import acknowledge_recording, may_record, record_consent
@@ -27,6 +29,7 @@ from privacy.models import Notice, NoticePurpose, Purpose
 from privacy.services import publish_notice
 from recordings.ingest import store_audio
 from recordings.models import Recording
+from staff.services import enrol_with_key
 from training.services import mark_training_material
 from twilio_emulator.server import synthetic_wav
 
@@ -38,6 +41,12 @@ STAFF = [
     ("operator2", "demo-operator2-pass", OPERATOR, "鈴木", "花子"),
     ("operator3", "demo-operator3-pass", OPERATOR, "伊藤", "翔太"),
 ]
+# The demo supervisor's and compliance officer's TOTP keys (hex). Published on purpose, like
+# the passwords: `manage.py demo_totp USERNAME` prints the current code.
+DEMO_TOTP_KEYS = {
+    "supervisor": b"demo-supervisor-totp".hex(),
+    "compliance": b"demo-compliance-totp".hex(),
+}
 
 OPERATOR_ROUTES = {
     "operator1": ("+819011110001", Operator.Availability.AVAILABLE),
@@ -177,6 +186,8 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save(update_fields=["password"])
             user.groups.add(Group.objects.get(name=role))
+            if username in DEMO_TOTP_KEYS and not user_has_device(user):
+                enrol_with_key(user=user, key_hex=DEMO_TOTP_KEYS[username])
             users[username] = user
         return users
 
@@ -308,6 +319,15 @@ class Command(BaseCommand):
             self.stdout.write(f"  {username:<12} {password:<22} {role}")
         self.stdout.write(
             "  (passwords are set when an account is created; changed ones are kept)\n"
-            f"  customers: {Customer.objects.count()}, calls: {Call.objects.count()}"
+            "  supervisor and compliance also need a code from an authenticator app after the\n"
+            "  password: print the current one with `python manage.py demo_totp supervisor`\n"
+            "  (or `… demo_totp compliance`), or add the account to an app with its URI:\n"
+            + "".join(f"    {_demo_totp_uri(name)}\n" for name in DEMO_TOTP_KEYS)
+            + f"  customers: {Customer.objects.count()}, calls: {Call.objects.count()}"
             f" ({created_calls} new), stored recordings: {recordings}"
         )
+
+
+def _demo_totp_uri(username):
+    device = TOTPDevice.objects.filter(user__username=username, confirmed=True).first()
+    return device.config_url if device else f"({username}: no device)"
