@@ -288,12 +288,12 @@ def test_the_beat_task_anchors_the_head_only_when_the_trail_grew():
     assert settings.CELERY_BEAT_SCHEDULE["anchor-audit-trail"]["task"] == (
         "audit.tasks.anchor_audit_trail"
     )
-    assert anchor_audit_trail.delay().get() is None  # nothing to anchor yet
+    assert anchor_audit_trail.apply().get() is None  # nothing to anchor yet
     append(3)
-    assert anchor_audit_trail.delay().get() == 3
-    assert anchor_audit_trail.delay().get() is None
+    assert anchor_audit_trail.apply().get() == 3
+    assert anchor_audit_trail.apply().get() is None
     append(1)
-    assert anchor_audit_trail.delay().get() == 4
+    assert anchor_audit_trail.apply().get() == 4
     assert anchored_files() == ["000000000003.json", "000000000004.json"]
     assert "agrees with 2 signed checkpoints" in verify_audit()
 
