@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from contactcenter import admin as core_admin
+from contactcenter import listing
 from contactcenter.models import Call, Customer, Operator
 
 from .models import ConsentRecord
@@ -45,23 +47,40 @@ class ConsentRecordAdmin(ReadOnlyLedgerMixin, admin.ModelAdmin):
     list_display = [
         "recorded_at",
         "subject_display",
-        "call",
+        "call_sid",
         "party_role",
         "decision",
         "method",
         "notice",
     ]
+    list_display_links = ["recorded_at"]
     list_filter = ["decision", "method", "party_role", "recorded_at"]
-    search_fields = ["customer__phone_number", "operator__display_name", "call__sid"]
+    # Searched by get_search_results: a number however typed, a call SID or an operator's name.
+    search_fields = ["call__sid"]
+    search_help_text = _("A phone number in any format, a call SID, or an operator's name.")
     list_select_related = ["customer", "operator", "call", "notice"]
     date_hierarchy = "recorded_at"
     show_full_result_count = False
     fields = LEDGER_FIELDS
     readonly_fields = LEDGER_FIELDS
 
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        e164 = core_admin.as_phone_number(term)
+        if e164 is not None:
+            return queryset.filter(customer__phone_number=e164), False
+        named = core_admin.operators_named(term)
+        return queryset.filter(Q(call__sid=term) | Q(operator__in=named)), False
+
     @admin.display(description=_("subject"))
     def subject_display(self, record):
-        return record.subject
+        return listing.one_line(record.subject)
+
+    @admin.display(description=_("call"))
+    def call_sid(self, record):
+        return listing.short_sid(record.call.sid if record.call_id else "")
 
 
 class ConsentRecordInline(ReadOnlyLedgerMixin, admin.TabularInline):

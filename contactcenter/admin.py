@@ -12,11 +12,13 @@ what cannot be changed back (legal holds, withdrawals of consent, customers' req
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
+from . import listing
 from .models import Call, CallEvent, Customer, Operator
-from .phones import format_phone_number, parse_phone_number
+from .phones import parse_phone_number
 from .roles import NotAllowed
 
 admin.site.site_header = _("Call recording compliance")
@@ -27,6 +29,25 @@ OTHER_OPERATORS_PERMISSION = "contactcenter.view_other_operators_data"
 
 
 NOTHING_TO_CHANGE = _("None of the selected items can be changed this way.")
+
+
+def as_phone_number(search_term):
+    """The search term in E.164 if it is a phone number however typed (090-2222-3333,
+    09022223333, +81 90-2222-3333), else None: numbers are searched on the stored E.164
+    column, exactly and by its index, never as a substring."""
+    try:
+        return parse_phone_number(search_term)
+    except ValidationError:
+        return None
+
+
+def operators_named(search_term):
+    """The operators whose name (or user name) contains the term: a small table, read with a
+    substring; the big tables are then filtered on their indexed operator column."""
+    term = search_term.strip()
+    return Operator.objects.filter(
+        Q(display_name__icontains=term) | Q(user__username__iexact=term)
+    ).values("pk")
 
 
 class ReasonForm(forms.Form):
@@ -208,9 +229,8 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         """Find a customer by the number however it is typed: 03-1234-5678 or +81312345678."""
-        try:
-            e164 = parse_phone_number(search_term)
-        except ValidationError:
+        e164 = as_phone_number(search_term)
+        if e164 is None:
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(phone_number=e164), False
 
@@ -239,18 +259,20 @@ class CallAdmin(OwnOperatorDataMixin, admin.ModelAdmin):
     """Calls are made by Twilio's webhooks, so the admin shows them and never edits them."""
 
     list_display = [
+        # Direction is a filter: nearly every call is inbound, and 1280 px has no room for it.
         "started_at",
-        "direction",
         "caller",
         "operator",
         "status",
         "recording_state",
-        "missed",
-        "duration",
-        "sid",
+        "unanswered",
+        "length",
+        "short_sid",
     ]
     list_filter = ["missed", "status", "recording_state", "direction", "started_at"]
-    search_fields = ["sid", "from_number", "to_number", "customer__phone_number"]
+    # Searched by get_search_results: a number however typed, a call SID or an operator's name.
+    search_fields = ["sid"]
+    search_help_text = _("A phone number in any format, a call SID, or an operator's name.")
     list_select_related = ["customer", "operator"]
     date_hierarchy = "started_at"
     show_full_result_count = False
@@ -279,11 +301,32 @@ class CallAdmin(OwnOperatorDataMixin, admin.ModelAdmin):
     def own_rows(self, queryset, user):
         return queryset.handled_by(user)
 
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        e164 = as_phone_number(term)
+        if e164 is not None:
+            return queryset.filter(customer__phone_number=e164), False
+        return queryset.filter(Q(sid=term) | Q(operator__in=operators_named(term))), False
+
     @admin.display(description=_("caller"), ordering="from_number")
     def caller(self, call):
         if call.customer_id and call.customer.phone_number:
-            return format_phone_number(call.customer.phone_number)
-        return call.customer or call.from_number
+            return listing.phone(call.customer.phone_number)
+        return listing.one_line(call.customer or call.from_number)
+
+    @admin.display(description=_("not answered"), boolean=True, ordering="missed")
+    def unanswered(self, call):
+        return call.missed
+
+    @admin.display(description=_("duration"))
+    def length(self, call):
+        return listing.minutes_seconds(call.duration)
+
+    @admin.display(description=_("SID"), ordering="sid")
+    def short_sid(self, call):
+        return listing.short_sid(call.sid)
 
     def has_add_permission(self, request):
         return False

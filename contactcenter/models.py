@@ -515,4 +515,4 @@ class CallEvent(models.Model):
         indexes = [models.Index(fields=["call", "at"], name="callevent_call_at_idx")]
 
     def __str__(self):
-        return f"{self.get_kind_display()} ({self.at:%Y-%m-%d %H:%M:%S})"
+        return f"{self.get_kind_display()} ({timezone.localtime(self.at):%Y-%m-%d %H:%M:%S})"

@@ -286,6 +286,8 @@ INSTALLED_APPS = [
     "training",
     "portal",
     "telephony",
+    # The supervisor's dashboard: above the domain apps, whose figures it reads.
+    "backoffice",
     "demo",
     "staff",
 ]
@@ -303,6 +305,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A 403 or 405 with an empty body becomes a page in the caller's language.
+    "contactcenter.views.EmptyErrorBodyMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "contactcenter.middleware.IdleSessionTimeoutMiddleware",
     "contactcenter.middleware.StaffSecondFactorMiddleware",
@@ -321,6 +325,7 @@ if not DEBUG:
     )
 
 ROOT_URLCONF = "contactcenter.urls"
+CSRF_FAILURE_VIEW = "contactcenter.views.csrf_failure"
 WSGI_APPLICATION = "contactcenter.wsgi.application"
 
 TEMPLATES = [

@@ -17,5 +17,11 @@ urlpatterns = [
     path("operator/training/", include("training.urls")),
     path("twilio/", include("telephony.urls")),
     path("admin/otp/", include("staff.urls")),
+    path("admin/dashboard/", include("backoffice.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler400 = "contactcenter.views.bad_request"
+handler403 = "contactcenter.views.permission_denied"
+handler404 = "contactcenter.views.page_not_found"
+handler500 = "contactcenter.views.server_error"

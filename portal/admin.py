@@ -5,7 +5,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from contactcenter.admin import ConfirmWithReasonMixin, StateByTransitionMixin
+from contactcenter.admin import ConfirmWithReasonMixin, StateByTransitionMixin, as_phone_number
 
 from . import requests
 from .models import CustomerRequest, ListeningLink
@@ -48,8 +48,10 @@ class DecisionForm(forms.Form):
 
 
 class RefusalForm(forms.Form):
+    # No default: the ground is chosen for each refusal (an empty first choice, required).
     ground = forms.ChoiceField(
-        label=_("Ground for refusal"), choices=CustomerRequest.RefusalGround.choices
+        label=_("Ground for refusal"),
+        choices=[("", _("— choose the ground —")), *CustomerRequest.RefusalGround.choices],
     )
     reason = forms.CharField(
         label=_("Reason"),
@@ -73,17 +75,30 @@ class CustomerRequestAdmin(StateByTransitionMixin, ConfirmWithReasonMixin, admin
         "on_behalf",
     ]
     list_filter = ["status", "kind", OverdueFilter, "on_behalf", "assigned_to"]
-    search_fields = ["reference", "phone_number"]
+    # Searched by get_search_results: a request number (RQ-…) or a number however typed.
+    search_fields = ["reference"]
+    search_help_text = _("A request number (RQ-…) or a phone number in any format.")
     list_select_related = ["assigned_to"]
     show_full_result_count = False
     inlines = [ListeningLinkInline]
     actions = ["approve", "refuse"]
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        e164 = as_phone_number(term)
+        if e164 is not None:
+            return queryset.filter(phone_number=e164), False
+        return queryset.filter(reference=term.upper()), False
+
     fields = [
         "reference",
         "kind",
         "copy_format",
         "status",
         "phone_number",
+        "answer_by",
         "customer",
         "calls",
         "message",
@@ -147,9 +162,10 @@ class CustomerRequestAdmin(StateByTransitionMixin, ConfirmWithReasonMixin, admin
             title=_("Grant and fulfil the requests"),
             explanation=_(
                 "Hear and copy: a listening link per recording is sent by SMS to the proven "
-                "number. Delete and stop using: the recordings are purged now (a legal hold "
-                "keeps one, and the customer is told). Withdrawal: it is recorded in the "
-                "consent ledger and the recordings are purged."
+                "mobile; a number proven by a voice call is called instead, told the decision "
+                "in Japanese and played the recordings. Delete and stop using: the recordings "
+                "are purged now (a legal hold keeps one, and the customer is told). "
+                "Withdrawal: it is recorded in the consent ledger and the recordings are purged."
             ),
             form_class=DecisionForm,
             describe=_describe,
@@ -173,7 +189,10 @@ class CustomerRequestAdmin(StateByTransitionMixin, ConfirmWithReasonMixin, admin
             request,
             queryset.filter(status__in=OPEN),
             title=_("Refuse the requests"),
-            explanation=_("Only on a ground the law allows. The customer is told by SMS."),
+            explanation=_(
+                "Only on a ground the law allows. The customer is told by SMS, or by a phone "
+                "call in Japanese when the number was proven by a voice call."
+            ),
             form_class=RefusalForm,
             describe=_describe,
             refusals=(requests.RequestError,),

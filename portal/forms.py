@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from contactcenter.phones import parse_phone_number
 
 from .models import CustomerRequest, PhoneVerification
+from .services import CODE_DIGITS, normalise_code
 
 
 class NumberForm(forms.Form):
@@ -35,12 +36,17 @@ class NumberForm(forms.Form):
 class CodeForm(forms.Form):
     code = forms.CharField(
         label=_("The 6-digit code"),
-        max_length=6,
-        min_length=6,
+        max_length=12,  # "１２３ ４５６" is six digits once normalised
         widget=forms.TextInput(
-            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9]{6}"}
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": "12"}
         ),
     )
+
+    def clean_code(self):
+        code = normalise_code(self.cleaned_data["code"])
+        if not (code.isascii() and code.isdigit() and len(code) == CODE_DIGITS):
+            raise ValidationError(_("Enter the 6 digits of the code."))
+        return code
 
 
 class RequestForm(forms.Form):
@@ -75,9 +81,12 @@ class RequestForm(forms.Form):
 
     def __init__(self, *args, calls, **kwargs):
         super().__init__(*args, **kwargs)
+        # Only calls with a stored recording: there is nothing to hear, copy, delete or stop
+        # using in a call that was never recorded (``requests.submit`` checks it again).
         self.fields["calls"].choices = [
             (str(call.pk), timezone.localtime(call.started_at).strftime("%Y-%m-%d %H:%M"))
             for call in calls
+            if any(recording.status == "stored" for recording in call.recordings.all())
         ]
 
     def clean(self):

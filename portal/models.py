@@ -122,6 +122,16 @@ class CustomerRequest(models.Model):
         _("representative and relationship"), max_length=200, blank=True
     )
     language = models.CharField(_("language"), max_length=5, default="ja")
+    answer_by = models.CharField(
+        _("answer by"),
+        max_length=4,
+        choices=PhoneVerification.Channel.choices,
+        default=PhoneVerification.Channel.SMS,
+        help_text=_(
+            "Decided when the number was proven: SMS only to a mobile proven by SMS, otherwise "
+            "a voice call in Japanese."
+        ),
+    )
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.RECEIVED
     )

@@ -7,7 +7,9 @@
   keeps one, unusable, and the customer is told);
 * withdraw → the consent ledger records the withdrawal, and the pipeline purges what it covered.
 
-Every step goes to the access audit trail; the customer gets an SMS when the request closes.
+Every step goes to the access audit trail; the customer is told when the request closes: by
+SMS on a mobile proven by SMS, otherwise by a voice call in Japanese (``answer_by``, decided when
+the number was proven), which for a granted hearing plays the recordings.
 """
 
 import hashlib
@@ -17,6 +19,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
@@ -30,22 +33,26 @@ from audit.models import AccessEvent
 from consent.models import ConsentRecord
 from contactcenter.models import Call, Customer
 from contactcenter.roles import COMPLIANCE, SUPERVISOR, require
-from recordings import retention
+from recordings import access, retention
 from recordings.models import Recording
 
-from .models import CustomerRequest, ListeningLink, PhonePlay
+from .models import CustomerRequest, ListeningLink, PhonePlay, PhoneVerification
 
 logger = logging.getLogger(__name__)
 
 Kind = CustomerRequest.Kind
 Status = CustomerRequest.Status
 Action = AccessEvent.Action
+Channel = PhoneVerification.Channel
 LINK_LIFETIME = timedelta(hours=48)
 LINK_PLAYS = 3
 # How long after the first fetch of a phone play's audio its follow-up requests (a HEAD, the
 # Range requests of the same playback) are still part of it.
 PHONE_PLAY_WINDOW = timedelta(minutes=2)
 DECIDE = "portal.change_customerrequest"
+# The signed URL of a phone play's audio (Twilio fetches it during the call).
+PHONE_SALT = "portal.phone-play"
+PHONE_URL_LIFETIME = 15 * 60
 
 
 class RequestError(Exception):
@@ -67,15 +74,26 @@ def submit(
     message="",
     on_behalf=False,
     representative="",
+    answer_by=Channel.SMS,
     http_request=None,
 ):
     """Record a request from the holder of ``phone_number``; staff are told by email.
+    ``answer_by`` (SMS or a voice call) was decided when the number was proven.
 
-    Only calls from that number can be named (any other id is ignored, not revealed).
+    Only calls from that number can be named (any other id is ignored, not revealed), and
+    to hear or copy, only calls with a stored recording.
     """
     calls = list(Call.objects.filter(pk__in=call_ids, customer__phone_number=phone_number))
     if kind != Kind.WITHDRAW and not calls:
         raise RequestError(_("Choose the call or calls your request is about."))
+    if kind in (Kind.HEAR, Kind.COPY):
+        recorded = set(
+            Recording.objects.filter(call__in=calls, status=Recording.Status.STORED).values_list(
+                "call_id", flat=True
+            )
+        )
+        if any(call.pk not in recorded for call in calls):
+            raise RequestError(_("Only calls with a stored recording can be heard or copied."))
     if kind == Kind.COPY and copy_format not in CustomerRequest.CopyFormat.values:
         raise RequestError(_("Choose the form of the copy."))
     now = timezone.now()
@@ -89,6 +107,7 @@ def submit(
             on_behalf=on_behalf,
             representative=representative.strip(),
             language=translation.get_language() or "ja",
+            answer_by=answer_by,
             created_at=now,
             due_at=now + timedelta(days=settings.PORTAL_REQUEST_DUE_DAYS),
         )
@@ -151,12 +170,14 @@ def _stored_recordings(customer_request):
 
 def _new_link(customer_request, recording):
     token = secrets.token_urlsafe(24)
-    ListeningLink.objects.create(
-        request=customer_request,
-        recording=recording,
-        token_hash=token_hash(token),
-        expires_at=timezone.now() + LINK_LIFETIME,
-        max_plays=LINK_PLAYS,
+    customer_request.new_links.append(
+        ListeningLink.objects.create(
+            request=customer_request,
+            recording=recording,
+            token_hash=token_hash(token),
+            expires_at=timezone.now() + LINK_LIFETIME,
+            max_plays=LINK_PLAYS,
+        )
     )
     return settings.PUBLIC_BASE_URL + reverse("portal:listen", args=[token])
 
@@ -178,6 +199,7 @@ def approve(customer_request, *, by, reason="", http_request=None):
     require(by, DECIDE, _("Your role does not allow deciding customers' requests."))
     with transaction.atomic(durable=True):
         locked = CustomerRequest.objects.select_for_update().get(pk=customer_request.pk)
+        locked.new_links = []
         if not locked.is_open:
             raise RequestError(_("This request is already closed."))
         outcome = _fulfil(locked, by=by)
@@ -190,6 +212,7 @@ def approve(customer_request, *, by, reason="", http_request=None):
         )
         if not closed:
             raise RequestError(_("This request is already closed."))
+        links, locked.new_links = locked.new_links, []
         locked.refresh_from_db()
         audit.record(
             Action.REQUEST_DECIDED,
@@ -199,7 +222,10 @@ def approve(customer_request, *, by, reason="", http_request=None):
         )
     if outcome.get("purge"):
         retention.purge_due(recording_ids=outcome["purge"], by=by)
-    _tell_customer(locked, outcome["sms"])
+    if locked.answer_by == Channel.CALL:
+        _call_customer(locked, outcome["voice"], links=links, http_request=http_request)
+    else:
+        _tell_customer(locked, outcome["sms"])
     return outcome
 
 
@@ -219,6 +245,8 @@ def _fulfil(customer_request, *, by):
                 "summary": _("%(count)d listening link(s) sent.") % {"count": len(links)},
                 "audit": {"links": [r.sid for r in recordings_]},
                 "sms": sms,
+                "voice": f"ご請求{_spoken(customer_request)}を承認しました。"
+                "これから、通話の録音をお聞かせします。",
             }
         if kind in (Kind.DELETE, Kind.SUSPEND):
             due, kept = retention.stop_using_on_request(_stored_recordings(customer_request))
@@ -236,6 +264,13 @@ def _fulfil(customer_request, *, by):
                 % {"purged": ", ".join(purged) or "—", "held": ", ".join(held) or "—"},
                 "audit": {"purged": purged, "held": held},
                 "sms": sms,
+                "voice": f"ご請求{_spoken(customer_request)}について、"
+                + (
+                    f"録音の利用を停止しました。{len(held)}件は法律上の理由で当面保管し、"
+                    "その理由がなくなり次第削除します。"
+                    if held
+                    else "録音を削除しました。"
+                ),
                 "purge": [recording.pk for recording in due],  # once the decision commits
             }
         customer = customer_request.customer or Customer.objects.create(
@@ -256,6 +291,8 @@ def _fulfil(customer_request, *, by):
                 "recordings we had are being deleted."
             )
             % {"reference": customer_request.reference},
+            "voice": f"ご請求{_spoken(customer_request)}について、録音への同意の撤回を"
+            "承りました。今後の通話は録音せず、これまでの録音は削除しています。",
         }
 
 
@@ -283,12 +320,71 @@ def refuse(customer_request, *, by, ground, reason, http_request=None):
             detail={"request": locked.reference, "decision": "refused", "ground": ground},
             request=http_request,
         )
+    if locked.answer_by == Channel.CALL:
+        with translation.override("ja"):
+            ground_ja = str(locked.get_refusal_ground_display())
+        _call_customer(
+            locked,
+            f"ご請求{_spoken(locked)}には、お応えできませんでした。理由は、{ground_ja}、"
+            "というものです。詳しくは、お問い合わせください。",
+        )
+        return locked
     with translation.override(locked.language):
         sms = _(
             "Your request %(reference)s could not be granted: %(ground)s. Contact us for details."
         ) % {"reference": locked.reference, "ground": locked.get_refusal_ground_display()}
     _tell_customer(locked, sms)
     return locked
+
+
+def _spoken(customer_request):
+    """The reference as a voice reads it out, character by character (RQ-AB23: R、Q、A、B、2、3)."""
+    return "、" + "、".join(customer_request.reference.replace("-", "")) + "、"
+
+
+def phone_audio_url(link):
+    """A new phone play of ``link`` and the signed URL of its audio, for one call's TwiML."""
+    play = new_phone_play(link)
+    signed = signing.dumps({"l": link.pk, "p": play.pk}, salt=PHONE_SALT)
+    return settings.PUBLIC_BASE_URL + reverse("portal:phone-audio", args=[signed])
+
+
+def _call_customer(customer_request, text, *, links=(), http_request=None):
+    """Answer a caller proven by a voice call with a voice call in Japanese: the decision read
+    out twice, then, for a granted hearing, each recording played (one of its link's plays,
+    written to the trail as a disclosure by phone)."""
+    from twilio.twiml.voice_response import VoiceResponse
+
+    response = VoiceResponse()
+    opening = "こちらは、通話録音に関するご請求の窓口です。"
+    response.say(opening + text, language="ja-JP")
+    response.pause(length=1)
+    response.say("繰り返します。" + text, language="ja-JP")
+    for link in links:
+        if not count_play(link):
+            continue
+        heard = access.start_disclosure(
+            link.recording,
+            phone_number=customer_request.phone_number,
+            until=link.expires_at,
+            detail={"request": customer_request.reference, "link": link.pk, "by_phone": True},
+            request=http_request,
+        )
+        if not heard:
+            continue
+        started = timezone.localtime(link.recording.call.started_at)
+        response.say(
+            f"{started.month}月{started.day}日{started.hour}時{started.minute}分の通話です。",
+            language="ja-JP",
+        )
+        response.play(phone_audio_url(link))
+    response.say("以上です。ご利用ありがとうございました。", language="ja-JP")
+    try:
+        twilio_client.place_call(to=customer_request.phone_number, twiml=str(response))
+    except twilio_client.TwilioError as error:
+        logger.warning(
+            "Answer call for request %s not placed: %s", customer_request.reference, error
+        )
 
 
 def _tell_customer(customer_request, text):

@@ -21,7 +21,9 @@ With ``TWILIO_VERIFY_SERVICE_SID`` set, Twilio Verify sends and checks the code 
 import hashlib
 import hmac
 import logging
+import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -285,9 +287,24 @@ def voice_twiml(code):
     return str(response)
 
 
+def normalise_code(code):
+    """The code as typed, in ASCII digits: full-width digits (１２３４５６, a Japanese input
+    method's default) are NFKC-normalised, and spaces and hyphens between digits dropped."""
+    return re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", code or ""))
+
+
+def answer_channel(phone_number, proven_by):
+    """How to answer a request from ``phone_number`` proven by ``proven_by``: by SMS only
+    when the number was proven by SMS and takes SMS (a mobile, ``may_receive``); else by a
+    voice call (a landline caller proved it by a call and can only be answered by one)."""
+    if proven_by == Channel.SMS and may_receive(phone_number, Channel.SMS):
+        return Channel.SMS
+    return Channel.CALL
+
+
 def check_code(*, phone_number, code, ip=None):
     """Is ``code`` the current code of ``phone_number``? Each code is accepted once."""
-    code = (code or "").strip()
+    code = normalise_code(code)
     if _over_limit(f"check-ip:{ip}", CHECK_LIMITS_PER_IP):
         return Outcome(False, _("Too many attempts. Wait an hour, then ask for a new code."))
     now = timezone.now()
@@ -309,7 +326,7 @@ def check_code(*, phone_number, code, ip=None):
     if not claimed:
         return Outcome(False, _("Too many wrong codes. Ask for a new code."))
     verification.refresh_from_db(fields=["attempts"])
-    if not (code.isdigit() and len(code) == CODE_DIGITS):
+    if not (code.isascii() and code.isdigit() and len(code) == CODE_DIGITS):
         accepted = False
     elif verification.via_twilio_verify:
         try:

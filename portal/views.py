@@ -1,12 +1,12 @@
 """The customer portal (/requests/): prove the number, then see your calls and ask."""
 
+import secrets
 from datetime import timedelta
 
-from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -23,11 +23,16 @@ from recordings.views import stream_recording
 from . import requests, services
 from .archive import copy_archive
 from .forms import CodeForm, NumberForm, RequestForm
-from .models import CustomerRequest
+from .models import CustomerRequest, PhoneVerification
 
 PENDING = "portal_pending_number"
 PROVEN = "portal_proven"
 PROOF_LIFETIME = timedelta(minutes=30)
+
+
+def proven_by(request):
+    """How the number was proven (``sms`` or ``call``)."""
+    return (request.session.get(PROVEN) or {}).get("by", "")
 
 
 def proven_number(request):
@@ -94,6 +99,7 @@ def verify(request):
             request.session[PROVEN] = {
                 "number": pending["number"],
                 "at": timezone.now().isoformat(),
+                "by": pending["channel"],
             }
             return redirect("portal:mine")
         error = outcome.message
@@ -134,6 +140,7 @@ def mine(request):
                 message=form.cleaned_data["message"],
                 on_behalf=form.cleaned_data["on_behalf"],
                 representative=form.cleaned_data["representative"],
+                answer_by=services.answer_channel(number, proven_by(request)),
                 http_request=request,
             )
         except requests.RequestError as failure:
@@ -203,25 +210,52 @@ def _grant(link, **detail):
 
 @never_cache
 def listen(request, token):
-    """A customer's listening page: each opening uses one of the link's plays."""
+    """A customer's listening page. Opening it (or reloading it) uses none of the link's
+    plays: a play is counted when its audio starts (``listen_audio``). Each load names a new
+    play, so the audio of the page as loaded counts once however many Range requests it
+    makes."""
     link, reason = requests.open_link(token)
-    if link is None or not requests.count_play(link):
+    if link is None:
         return _play_refused(request, reason)
-    heard = access.start_disclosure(link.recording, **_grant(link, by_phone=False), request=request)
-    if not heard:
-        return _play_refused(request, heard.message)
+    checked = access.continue_disclosure(link.recording, **_grant(link), request=request)
+    if not checked:
+        return _play_refused(request, checked.message)
+    play = secrets.token_urlsafe(12)
     allowed = request.session.get(LISTENING, {})
     allowed[str(link.pk)] = (timezone.now() + LISTENING_LIFETIME).isoformat()
     request.session[LISTENING] = allowed
+    plays = request.session.get(PLAYS, {})
+    plays[str(link.pk)] = play
+    request.session[PLAYS] = plays
     return render(
         request,
         "portal/listen.html",
-        {"link": link, "left": link.max_plays - link.plays - 1, "token": token},
+        {
+            "link": link,
+            "left": link.max_plays - link.plays,
+            "token": token,
+            "by_phone_first": link.request.answer_by == PhoneVerification.Channel.CALL,
+        },
     )
 
 
-PHONE_SALT = "portal.phone-play"
-PHONE_URL_LIFETIME = 15 * 60
+PLAYS = "portal_listening_plays"
+PHONE_SALT = requests.PHONE_SALT  # the phone play's signed URL (made in requests)
+
+
+def _start_play(request, link, play, **detail):
+    """Count ``play`` of ``link`` once, when its audio is first asked for; None when it may go
+    on (counted now or before), else the refusal to answer."""
+    # cache.add is atomic (SET NX in Redis): of two first requests at once, one counts.
+    started = f"portal:play-started:{link.pk}:{play}"
+    if not cache.add(started, True, int(LISTENING_LIFETIME.total_seconds())):
+        return None
+    if not requests.count_play(link):
+        return _refused_text(_("This link has been used as many times as it allows."))
+    heard = access.start_disclosure(link.recording, **_grant(link, **detail), request=request)
+    if not heard:
+        return _refused_text(heard.message)
+    return None
 
 
 @require_http_methods(["POST"])
@@ -233,9 +267,7 @@ def listen_by_phone(request, token):
     heard = access.start_disclosure(link.recording, **_grant(link, by_phone=True), request=request)
     if not heard:
         return _play_refused(request, heard.message)
-    play = requests.new_phone_play(link)
-    signed = signing.dumps({"l": link.pk, "p": play.pk}, salt=PHONE_SALT)
-    audio_url = settings.PUBLIC_BASE_URL + reverse("portal:phone-audio", args=[signed])
+    audio_url = requests.phone_audio_url(link)
     try:
         requests.call_to_play(link, audio_url)
     except requests.RequestError as failure:
@@ -248,7 +280,7 @@ def phone_audio(request, signed):
     """The audio Twilio fetches to play in the call (a signed URL valid 15 minutes), for that
     one playback only (``requests.claim_phone_fetch``); a fetch after it is refused, audited."""
     try:
-        grant = signing.loads(signed, salt=PHONE_SALT, max_age=PHONE_URL_LIFETIME)
+        grant = signing.loads(signed, salt=requests.PHONE_SALT, max_age=requests.PHONE_URL_LIFETIME)
     except signing.BadSignature:
         return HttpResponse(status=403)
     link = requests.link_for(pk=grant["l"])
@@ -280,9 +312,10 @@ def copy_download(request, token):
     link = _opened_link(request, token)
     if link is None or not link.request.wants_file:
         return _refused_text(_("Open the listening page again to download the copy."))
-    heard = access.continue_disclosure(link.recording, **_grant(link, copy=True), request=request)
-    if not heard:
-        return _refused_text(heard.message)
+    # Each download is one of the link's plays (the page no longer counts one).
+    refused = _start_play(request, link, secrets.token_urlsafe(12), copy=True)
+    if refused is not None:
+        return refused
     response = StreamingHttpResponse(copy_archive(link), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{link.request.reference}.zip"'
     response["X-Content-Type-Options"] = "nosniff"
@@ -296,9 +329,16 @@ def listen_audio(request, token):
     link = _opened_link(request, token)
     if link is None:
         return _refused_text(_("Open the listening page again to play the recording."))
+    # The play the page named when it was (re)loaded: its first audio request counts it.
+    play = (request.session.get(PLAYS) or {}).get(str(link.pk))
+    if not play:
+        return _refused_text(_("Open the listening page again to play the recording."))
     heard = access.continue_disclosure(link.recording, **_grant(link), request=request)
     if not heard:
         return _refused_text(heard.message)
+    refused = _start_play(request, link, play, by_phone=False)
+    if refused is not None:
+        return refused
     return stream_recording(request, link.recording, channel="both", download=False)
 
 
@@ -309,4 +349,5 @@ def leave(request):
     request.session.pop(PROVEN, None)
     request.session.pop(PENDING, None)
     request.session.pop(LISTENING, None)
+    request.session.pop(PLAYS, None)
     return redirect("portal:start")

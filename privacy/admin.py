@@ -1,11 +1,15 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from audit.admin import AccessEventAdmin as AuditAccessEventAdmin
+from audit.models import AccessEvent
 from contactcenter.roles import NotAllowed
 
 from .models import Notice, NoticePurpose, Purpose
@@ -233,3 +237,18 @@ class NoticeAdmin(admin.ModelAdmin):
             },
             status=400 if request.GET and not form.is_valid() else 200,
         )
+
+
+# --- purpose names on the audit trail ----------------------------------------------------------
+# The trail keeps a purpose's code (it knows no app above it); this page shows its name in the
+# reader's language, read in the same query as the events.
+
+admin.site.unregister(AccessEvent)
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(AuditAccessEventAdmin):
+    def get_queryset(self, request):
+        name = "name_en" if (get_language() or "ja").startswith("en") else "name_ja"
+        names = Purpose.objects.filter(code=OuterRef("purpose")).values(name)[:1]
+        return super().get_queryset(request).annotate(purpose_name=Subquery(names))

@@ -1,14 +1,19 @@
 from django import forms
 from django.contrib import admin, messages
-from django.utils import timezone
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from consent.admin import CallAdmin as ConsentCallAdmin
 from consent.admin import CustomerAdmin as ConsentCustomerAdmin
+from contactcenter import admin as core_admin
+from contactcenter import listing
 from contactcenter.admin import ConfirmWithReasonMixin
-from contactcenter.models import Customer
+from contactcenter.models import Call, Customer
+from contactcenter.phones import format_phone_number
 
 from . import ingest, retention
 from .models import (
@@ -109,17 +114,21 @@ class HoldReasonForm(forms.Form):
 
 @admin.register(Recording)
 class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
+    # What a supervisor looks for, in 1280 px: the pipeline's details are on the change page.
     list_display = [
-        "sid",
-        "call",
+        "call_date",
+        "caller",
+        "operator",
+        "length",
         "status",
-        "error",
-        "duration",
-        "retain_until",
         "held",
-        "twilio_deleted_at",
-        "created_at",
+        "short_sid",
     ]
+    list_display_links = ["call_date"]
+    # Newest first on the primary key (indexed; it follows the creation order): ordering by a
+    # joined or unindexed column would sort millions of rows for every page.
+    ordering = ["-pk"]
+    sortable_by = []
     list_filter = [
         "status",
         "purposes__purpose",
@@ -129,7 +138,7 @@ class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
         ("training_material_at", admin.EmptyFieldListFilter),
     ]
     search_fields = ["sid", "call__sid", "call__from_number"]
-    list_select_related = ["call"]
+    list_select_related = ["call", "call__customer", "call__operator"]
     show_full_result_count = False
     inlines = [RecordingPurposeInline, LegalHoldInline]
     actions = [
@@ -155,6 +164,7 @@ class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
         (
             _("At Twilio"),
             {
+                "classes": ["collapse"],
                 "fields": [
                     "duration",
                     "channels",
@@ -163,12 +173,13 @@ class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
                     "media_url",
                     "twilio_error_code",
                     "twilio_deleted_at",
-                ]
+                ],
             },
         ),
         (
             _("Encrypted copy"),
             {
+                "classes": ["collapse"],
                 "fields": [
                     "blob_name",
                     "key_id",
@@ -177,7 +188,7 @@ class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
                     "plaintext_sha256",
                     "ciphertext_sha256",
                     "stored_at",
-                ]
+                ],
             },
         ),
         (
@@ -197,8 +208,54 @@ class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Every field is read-only (people act through the actions): no 保存 to offer. The
+        # page opens with what people read it for: the call, the purposes and the player.
+        recording = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "summary": _summary(recording) if recording else [],
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def get_queryset(self, request):
         return super().get_queryset(request).with_hold()
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        e164 = core_admin.as_phone_number(term)
+        if e164 is not None:
+            return queryset.filter(call__customer__phone_number=e164), False
+        named = core_admin.operators_named(term)
+        return queryset.filter(Q(sid=term) | Q(call__sid=term) | Q(call__operator__in=named)), False
+
+    @admin.display(description=_("call date"))
+    def call_date(self, recording):
+        return listing.local_datetime(recording.call.started_at)
+
+    @admin.display(description=_("caller"))
+    def caller(self, recording):
+        call = recording.call
+        if call.from_number.startswith("+"):
+            return listing.phone(call.from_number)
+        return listing.one_line(call.customer or call.from_number)
+
+    @admin.display(description=_("operator"))
+    def operator(self, recording):
+        return listing.one_line(recording.call.operator)
+
+    @admin.display(description=_("duration"))
+    def length(self, recording):
+        return listing.minutes_seconds(recording.duration)
+
+    @admin.display(description=_("SID"))
+    def short_sid(self, recording):
+        return listing.short_sid(recording.sid)
 
     @admin.display(description=_("error"))
     def error(self, recording):
@@ -225,7 +282,8 @@ class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
         if tombstone is None:
             return "—"
         by = tombstone.deleted_by or tombstone.deleted_by_system
-        return f"{tombstone.get_reason_display()} · {tombstone.deleted_at:%Y-%m-%d %H:%M} · {by}"
+        deleted_at = timezone.localtime(tombstone.deleted_at)
+        return f"{tombstone.get_reason_display()} · {deleted_at:%Y-%m-%d %H:%M} · {by}"
 
     def has_manage_legal_hold_permission(self, request):
         return request.user.has_perm(retention.MANAGE_HOLDS)
@@ -296,6 +354,31 @@ class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
                 % {"count": count}
             ),
         )
+
+
+def _local(moment, format_name="DATETIME_FORMAT"):
+    if moment is None:
+        return "—"
+    return formats.date_format(timezone.localtime(moment), format_name)
+
+
+def _summary(recording):
+    """``(label, value)`` rows at the top of the recording page, every date in local time."""
+    call = recording.call
+    seconds = recording.duration if recording.duration is not None else call.duration
+    caller = format_phone_number(call.customer.phone_number) if call.customer_id else ""
+    windows = [
+        f"{window.purpose}: {_local(window.usable_until, 'DATE_FORMAT')}"
+        for window in recording.purposes.select_related("purpose")
+    ]
+    return [
+        (_("call date"), _local(call.started_at)),
+        (_("caller"), caller or call.from_number or "—"),
+        (_("operator"), str(call.operator) if call.operator_id else "—"),
+        (_("duration"), f"{seconds // 60}:{seconds % 60:02d}" if seconds is not None else "—"),
+        (_("status"), recording.get_status_display()),
+        (_("purposes and their windows"), ", ".join(windows) or "—"),
+    ]
 
 
 def _describe(recording):
@@ -413,3 +496,79 @@ class CustomerAdmin(ConfirmWithReasonMixin, ConsentCustomerAdmin):
                 % {"count": count}
             ),
         )
+
+
+# --- the recordings on the call pages -------------------------------------------------------
+# The core's call list knows only the recording control during the call (requested, paused,
+# stopped…); what became of the audio is the pipeline's. This subclass of the consent
+# ledger's call page (itself a subclass of the core's) shows it from the Recording rows.
+
+RECORDING_STATUS_LABELS = dict(Recording.Status.choices)
+
+
+def _latest_recording_status():
+    return Subquery(
+        Recording.objects.filter(call=OuterRef("pk"))
+        .order_by("-created_at", "-pk")
+        .values("status")[:1]
+    )
+
+
+class RecordingStatusFilter(admin.SimpleListFilter):
+    """Calls by what became of their recording, read on the recordings' (call, …) index."""
+
+    title = _("recording status")
+    parameter_name = "recording"
+    NONE = "none"
+
+    def lookups(self, request, model_admin):
+        return [*Recording.Status.choices, (self.NONE, _("No recording"))]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.NONE:
+            return queryset.filter(~Exists(Recording.objects.filter(call=OuterRef("pk"))))
+        if value in Recording.Status.values:
+            return queryset.filter(
+                Exists(Recording.objects.filter(call=OuterRef("pk"), status=value))
+            )
+        return queryset
+
+
+admin.site.unregister(Call)
+
+
+@admin.register(Call)
+class CallAdmin(ConsentCallAdmin):
+    """The calls list and page with the recording's status: stored, waiting to be fetched,
+    取得失敗, purged… or no recording. One subquery in the list's query, whatever its length."""
+
+    list_display = [
+        "recording_status" if name == "recording_state" else name
+        for name in ConsentCallAdmin.list_display
+    ]
+    list_filter = [
+        RecordingStatusFilter if name == "recording_state" else name
+        for name in ConsentCallAdmin.list_filter
+    ]
+    # The control state during the call ("not recorded" once Twilio's leg has ended) is not
+    # what people read the page for: the recording's status is shown in its place.
+    exclude = ["recording_state"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset.annotate(latest_recording_status=_latest_recording_status())
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return ["recording_status" if name == "recording_state" else name for name in fields]
+
+    @admin.display(description=_("recording status"), ordering="latest_recording_status")
+    def recording_status(self, call):
+        status = getattr(call, "latest_recording_status", None)
+        if status is None and not hasattr(call, "latest_recording_status"):
+            latest = call.recordings.order_by("-created_at", "-pk").first()
+            status = latest.status if latest else None
+        if status is None:
+            return _("No recording")
+        return RECORDING_STATUS_LABELS.get(status, status)

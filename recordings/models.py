@@ -222,7 +222,8 @@ class RecordingPurpose(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.purpose} ({self.usable_until:%Y-%m-%d})"
+        # In local time, as every other date on the page (2027-02-24 here, not UTC's 02-23).
+        return f"{self.purpose} ({timezone.localtime(self.usable_until):%Y-%m-%d})"
 
     @property
     def is_open(self):
@@ -368,4 +369,4 @@ class ReconciliationRun(models.Model):
         ordering = ["-started_at", "-pk"]
 
     def __str__(self):
-        return f"{self.started_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+        return f"{timezone.localtime(self.started_at):%Y-%m-%d %H:%M} ({self.get_status_display()})"

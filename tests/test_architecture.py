@@ -36,6 +36,15 @@ ALLOWED = {
         "staff",
     },
     "staff": {"contactcenter", "audit"},
+    "backoffice": {
+        "contactcenter",
+        "privacy",
+        "consent",
+        "recordings",
+        "audit",
+        "training",
+        "portal",
+    },
 }
 APPS = set(ALLOWED)
 

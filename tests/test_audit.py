@@ -440,7 +440,7 @@ def test_supervisors_and_compliance_officers_read_the_trail(client, request, tra
     response = client.get(reverse("admin:audit_accessevent_changelist"))
     assert response.status_code == 200
     assert trail[0].recording_sid in response.text
-    assert "key rotation" in response.text
+    assert "鍵のローテーション" in response.text  # the process that acted, in Japanese
     response = client.get(reverse("admin:audit_accessevent_change", args=[trail[0].pk]))
     assert response.status_code == 200
     assert trail[0].hash in response.text

@@ -149,3 +149,15 @@ def give_feedback(*, review, by, comment, scores, request=None):
             request=request,
         )
     return feedback
+
+
+def reviews_awaiting_feedback():
+    """Operators' reviews no supervisor has answered yet, oldest first.
+
+    An anti-join on ``training_feedback.review_id`` (the foreign key's index); callers slice or
+    cap the count, never count the whole table."""
+    return (
+        TrainingReview.objects.filter(feedback__isnull=True)
+        .select_related("operator", "recording__call")
+        .order_by("created_at", "pk")
+    )

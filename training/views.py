@@ -139,3 +139,14 @@ def review_detail(request, pk):
             "own_call": recording.call.is_handled_by(request.user),
         },
     )
+
+
+@login_required(login_url=LOGIN)
+def awaiting_feedback(request):
+    """The reviews no supervisor has answered yet, oldest first (the first 100)."""
+    if not services.may_give_feedback(request.user):
+        return _refused(
+            request, NotAllowed(_("Only supervisors can give feedback on training reviews."))
+        )
+    reviews = list(services.reviews_awaiting_feedback()[:100])
+    return render(request, "training/awaiting_feedback.html", {"reviews": reviews})

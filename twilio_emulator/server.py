@@ -123,12 +123,16 @@ def synthetic_wav(seconds, *, rate=8000):
         out.setnchannels(2)
         out.setsampwidth(2)
         out.setframerate(rate)
-        samples = bytearray()
-        for n in range(int(seconds * rate)):
+        # One second of both tones, repeated: whole periods of 440 and 660 Hz at 8 kHz, so a
+        # recording as long as a demo call (minutes) is made in milliseconds.
+        second = bytearray()
+        for n in range(rate):
             left = int(8000 * math.sin(2 * math.pi * 440 * n / rate))
             right = int(8000 * math.sin(2 * math.pi * 660 * n / rate))
-            samples += struct.pack("<hh", left, right)
-        out.writeframes(bytes(samples))
+            second += struct.pack("<hh", left, right)
+        frames_wanted = int(seconds * rate)
+        whole, part = divmod(frames_wanted, rate)
+        out.writeframes(bytes(second) * whole + bytes(second[: part * 4]))
     return frames.getvalue()
 
 

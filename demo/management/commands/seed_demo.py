@@ -67,7 +67,6 @@ DEMO_CALLS = 16
 WITHHELD_CALL = 7  # this demo call comes from a caller who withheld their number
 REFUSED_CALL = 4  # on this call the caller pressed 2: not recorded
 DEMO_RECORDINGS = 5  # the newest answered, consented calls get a stored recording
-DEMO_RECORDING_SECONDS = 4
 
 PURPOSES = [
     {
@@ -233,7 +232,9 @@ class Command(BaseCommand):
                 days=index, hours=rng.randint(0, 8), minutes=rng.randint(0, 59)
             )
             answered = rng.random() > 0.15
-            duration = rng.randint(60, 900)
+            # Up to three minutes, so that each recording is as long as its call and the seed
+            # stays fast.
+            duration = rng.randint(60, 180)
             operator = rng.choice(operators)
             customer = rng.choice(customers)
             if index == WITHHELD_CALL:
@@ -292,14 +293,14 @@ class Command(BaseCommand):
                 sid=sid,
                 call=call,
                 status=Recording.Status.COMPLETED,
-                duration=DEMO_RECORDING_SECONDS,
+                duration=call.duration,
                 channels=2,
                 source="DialVerb",
                 started_at=call.answered_at,
                 # There is no copy at Twilio to delete.
                 twilio_deleted_at=call.ended_at,
             )
-            store_audio(recording, [synthetic_wav(DEMO_RECORDING_SECONDS)])
+            store_audio(recording, [synthetic_wav(call.duration)])
         # One is offered to every operator as training material.
         first = (
             Recording.objects.filter(
