@@ -1,5 +1,4 @@
 from django.contrib import admin, messages
-from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -43,7 +42,7 @@ class ReadOnlyLedgerMixin:
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(ReadOnlyLedgerMixin, admin.ModelAdmin):
+class ConsentRecordAdmin(core_admin.IndexedSearchMixin, ReadOnlyLedgerMixin, admin.ModelAdmin):
     list_display = [
         "recorded_at",
         "subject_display",
@@ -64,15 +63,9 @@ class ConsentRecordAdmin(ReadOnlyLedgerMixin, admin.ModelAdmin):
     fields = LEDGER_FIELDS
     readonly_fields = LEDGER_FIELDS
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        e164 = core_admin.as_phone_number(term)
-        if e164 is not None:
-            return queryset.filter(customer__phone_number=e164), False
-        named = core_admin.operators_named(term)
-        return queryset.filter(Q(call__sid=term) | Q(operator__in=named)), False
+    search_number_field = "customer__phone_number"
+    search_exact_fields = ["call__sid"]
+    search_operator_field = "operator"
 
     @admin.display(description=_("subject"))
     def subject_display(self, record):

@@ -9,6 +9,9 @@ imports no domain app.
 what cannot be changed back (legal holds, withdrawals of consent, customers' requests).
 """
 
+import functools
+import operator
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -48,6 +51,36 @@ def operators_named(search_term):
     return Operator.objects.filter(
         Q(display_name__icontains=term) | Q(user__username__iexact=term)
     ).values("pk")
+
+
+class IndexedSearchMixin:
+    """Search a big table only by what has an index: a phone number however typed (exactly, on
+    ``search_number_field``), an identifier (exactly, on ``search_exact_fields``), or an
+    operator's name (on the indexed ``search_operator_field``) — never a substring scan."""
+
+    search_number_field = None
+    search_exact_fields = ()
+    search_operator_field = None
+
+    def exact_search_term(self, term):
+        """The term as the identifiers are stored (``RQ-…`` references are upper case)."""
+        return term
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        e164 = as_phone_number(term)
+        if e164 is not None and self.search_number_field:
+            return queryset.filter(**{self.search_number_field: e164}), False
+        exact = self.exact_search_term(term)
+        conditions = [Q(**{field: exact}) for field in self.search_exact_fields]
+        if self.search_operator_field:
+            named = operators_named(term)
+            conditions.append(Q(**{f"{self.search_operator_field}__in": named}))
+        if not conditions:
+            return queryset.none(), False
+        return queryset.filter(functools.reduce(operator.or_, conditions)), False
 
 
 class ReasonForm(forms.Form):
@@ -255,8 +288,12 @@ class CallEventInline(admin.TabularInline):
 
 
 @admin.register(Call)
-class CallAdmin(OwnOperatorDataMixin, admin.ModelAdmin):
+class CallAdmin(IndexedSearchMixin, OwnOperatorDataMixin, admin.ModelAdmin):
     """Calls are made by Twilio's webhooks, so the admin shows them and never edits them."""
+
+    search_number_field = "customer__phone_number"
+    search_exact_fields = ["sid"]
+    search_operator_field = "operator"
 
     list_display = [
         # Direction is a filter: nearly every call is inbound, and 1280 px has no room for it.
@@ -300,15 +337,6 @@ class CallAdmin(OwnOperatorDataMixin, admin.ModelAdmin):
 
     def own_rows(self, queryset, user):
         return queryset.handled_by(user)
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        e164 = as_phone_number(term)
-        if e164 is not None:
-            return queryset.filter(customer__phone_number=e164), False
-        return queryset.filter(Q(sid=term) | Q(operator__in=operators_named(term))), False
 
     @admin.display(description=_("caller"), ordering="from_number")
     def caller(self, call):

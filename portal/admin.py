@@ -5,7 +5,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from contactcenter.admin import ConfirmWithReasonMixin, StateByTransitionMixin, as_phone_number
+from contactcenter.admin import (
+    ConfirmWithReasonMixin,
+    IndexedSearchMixin,
+    StateByTransitionMixin,
+)
 
 from . import requests
 from .models import CustomerRequest, ListeningLink
@@ -61,7 +65,9 @@ class RefusalForm(forms.Form):
 
 
 @admin.register(CustomerRequest)
-class CustomerRequestAdmin(StateByTransitionMixin, ConfirmWithReasonMixin, admin.ModelAdmin):
+class CustomerRequestAdmin(
+    IndexedSearchMixin, StateByTransitionMixin, ConfirmWithReasonMixin, admin.ModelAdmin
+):
     state_field = "status"
     """The queue of customers' requests: oldest due first, overdue ones in red."""
 
@@ -83,14 +89,11 @@ class CustomerRequestAdmin(StateByTransitionMixin, ConfirmWithReasonMixin, admin
     inlines = [ListeningLinkInline]
     actions = ["approve", "refuse"]
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        e164 = as_phone_number(term)
-        if e164 is not None:
-            return queryset.filter(phone_number=e164), False
-        return queryset.filter(reference=term.upper()), False
+    search_number_field = "phone_number"
+    search_exact_fields = ["reference"]
+
+    def exact_search_term(self, term):
+        return term.upper()
 
     fields = [
         "reference",

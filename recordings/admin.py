@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
@@ -113,7 +113,7 @@ class HoldReasonForm(forms.Form):
 
 
 @admin.register(Recording)
-class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
+class RecordingAdmin(core_admin.IndexedSearchMixin, ConfirmWithReasonMixin, admin.ModelAdmin):
     # What a supervisor looks for, in 1280 px: the pipeline's details are on the change page.
     list_display = [
         "call_date",
@@ -224,15 +224,9 @@ class RecordingAdmin(ConfirmWithReasonMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).with_hold()
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        e164 = core_admin.as_phone_number(term)
-        if e164 is not None:
-            return queryset.filter(call__customer__phone_number=e164), False
-        named = core_admin.operators_named(term)
-        return queryset.filter(Q(sid=term) | Q(call__sid=term) | Q(call__operator__in=named)), False
+    search_number_field = "call__customer__phone_number"
+    search_exact_fields = ["sid", "call__sid"]
+    search_operator_field = "call__operator"
 
     @admin.display(description=_("call date"))
     def call_date(self, recording):
