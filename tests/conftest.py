@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite. Helpers that are not fixtures live in tests/helpers/."""
 
 import os
+import shutil
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from django.utils import timezone
 
 from contactcenter.roles import COMPLIANCE, SUPERVISOR
 
-from .factories import UserFactory
+from .factories import PurposeFactory, UserFactory
 from .helpers.browser import CHROMIUM, CHROMIUM_ARGS, log_in  # noqa: F401
 from .helpers.project import (  # noqa: F401
     BASE_DIR,
@@ -152,6 +153,30 @@ def notice(db):
 
 
 @pytest.fixture
+def quality(db):
+    """The notice tests' quality purpose (a year); the consent tests define their own."""
+    return PurposeFactory(
+        code="quality",
+        name_ja="品質向上",
+        name_en="service quality",
+        retention_days=365,
+        allows_training_review=False,
+    )
+
+
+@pytest.fixture
+def training(db):
+    """The notice tests' training purpose (90 days, reviewable by operators)."""
+    return PurposeFactory(
+        code="training",
+        name_ja="研修",
+        name_en="operator training",
+        retention_days=90,
+        allows_training_review=True,
+    )
+
+
+@pytest.fixture
 def nine():
     """09:00 tomorrow in Tokyo: a fixed time at which a notice may still be made to take effect."""
     tomorrow = timezone.localtime() + timedelta(days=1)
@@ -256,6 +281,20 @@ def retries_at_once(tasks_in_process, monkeypatch):
     monkeypatch.setattr(tasks, "BACKOFF_BASE_SECONDS", 0)
     tasks_in_process.conf.task_eager_propagates = False  # a retry is not a failure
     return tasks_in_process
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A Redis of the test's own, started: this process (webhooks, the outbox relay) publishes
+    to it and the test's Celery workers consume from it."""
+    from .helpers.services import PrivateRedis
+
+    if shutil.which("redis-server") is None:
+        require_service("Redis", "redis-server is not installed")
+    server = PrivateRedis(tmp_path).start()
+    with celery_config(task_always_eager=False, broker_url=server.url, result_backend=None):
+        yield server
+    server.stop()
 
 
 @pytest.fixture

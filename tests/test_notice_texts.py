@@ -21,28 +21,6 @@ from .factories import NoticeFactory, PurposeFactory, published_notice
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def quality():
-    return PurposeFactory(
-        code="quality",
-        name_ja="品質向上",
-        name_en="service quality",
-        retention_days=365,
-        allows_training_review=False,
-    )
-
-
-@pytest.fixture
-def training():
-    return PurposeFactory(
-        code="training",
-        name_ja="研修",
-        name_en="operator training",
-        retention_days=90,
-        allows_training_review=True,
-    )
-
-
 class TestComposeAnnouncement:
     def test_the_japanese_script_says_what_must_be_said(self, quality, training):
         """GIVEN two purposes

@@ -3,7 +3,6 @@ served by the app, fetches run by a real Celery worker through Redis — with Re
 while the webhook runs, and with the worker killed in the middle of a download."""
 
 import hashlib
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,10 +17,7 @@ from recordings.models import OutboxMessage, Recording
 from .factories import PurposeFactory, published_notice
 from .helpers.recordings import decrypted, stored_files
 from .helpers.services import (
-    PrivateRedis,
     Worker,
-    celery_config,
-    require_service,
     wait_for,
     wait_for_worker_sessions_to_end,
 )
@@ -30,17 +26,6 @@ from .helpers.staff import acknowledged_operator
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 Status = Recording.Status
-
-
-@pytest.fixture
-def broker(tmp_path):
-    if shutil.which("redis-server") is None:
-        require_service("Redis", "redis-server is not installed")
-    server = PrivateRedis(tmp_path).start()
-    # This process (the app's webhooks, the outbox relay) publishes to it too.
-    with celery_config(task_always_eager=False, broker_url=server.url, result_backend=None):
-        yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@
 
 import re
 import secrets
-import xml.etree.ElementTree as ET
 from datetime import timedelta
 
 import pytest
@@ -31,7 +30,7 @@ from twilio_emulator.server import synthetic_wav
 
 from . import factories
 from .helpers.staff import acknowledged_operator
-from .helpers.webhooks import twilio_post
+from .helpers.webhooks import incoming_call, parse_twiml, twilio_post
 
 pytestmark = pytest.mark.django_db
 
@@ -45,23 +44,10 @@ REPLAYS = 10
 
 
 def call_params(**extra):
-    return {
-        "CallSid": CALL_SID,
-        "AccountSid": settings.TWILIO_ACCOUNT_SID,
-        "From": "+81312345678",
-        "To": "+815012345678",
-        "CallStatus": "ringing",
-        "Direction": "inbound",
-        **extra,
-    }
+    return incoming_call(CALL_SID, **extra)
 
 
-def parse(response):
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/xml")
-    root = ET.fromstring(response.content)
-    assert root.tag == "Response"
-    return root
+parse = parse_twiml
 
 
 def press(client, notice, digits, *, token):

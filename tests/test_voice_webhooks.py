@@ -20,7 +20,7 @@ from telephony import voice
 
 from .factories import CustomerFactory, OperatorFactory, PurposeFactory, published_notice
 from .helpers.staff import acknowledged_operator
-from .helpers.webhooks import twilio_post
+from .helpers.webhooks import incoming_call, parse_twiml, twilio_post
 
 pytestmark = pytest.mark.django_db
 
@@ -52,23 +52,10 @@ def operators():
 
 
 def call_params(**extra):
-    return {
-        "CallSid": CALL_SID,
-        "AccountSid": settings.TWILIO_ACCOUNT_SID,
-        "From": "+81312345678",
-        "To": "+815012345678",
-        "CallStatus": "ringing",
-        "Direction": "inbound",
-        **extra,
-    }
+    return incoming_call(CALL_SID, **extra)
 
 
-def parse(response):
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/xml")
-    root = ET.fromstring(response.content)
-    assert root.tag == "Response"
-    return root
+parse = parse_twiml
 
 
 def call_records():

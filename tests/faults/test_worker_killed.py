@@ -2,7 +2,6 @@
 while it lived, so nobody took over; once they stop, another worker takes over within the
 lease and stores exactly one copy."""
 
-import shutil
 import time
 from pathlib import Path
 
@@ -15,10 +14,7 @@ from recordings.tasks import fetch_recording, requeue_stalled_fetches
 from ..factories import consented_call, recording_notice
 from ..helpers.recordings import at_twilio, decrypted, media_requests, stored_files, twilio_copy
 from ..helpers.services import (
-    PrivateRedis,
     Worker,
-    celery_config,
-    require_service,
     wait_for,
     wait_for_worker_sessions_to_end,
 )
@@ -30,16 +26,6 @@ Status = Recording.Status
 # The workers' lease, short so that the test takes seconds (production: 120 s); they renew
 # it every quarter of it, 1 s, while the audio streams.
 LEASE_SECONDS = 4
-
-
-@pytest.fixture
-def broker(tmp_path):
-    if shutil.which("redis-server") is None:
-        require_service("Redis", "redis-server is not installed")
-    server = PrivateRedis(tmp_path).start()
-    with celery_config(task_always_eager=False, broker_url=server.url, result_backend=None):
-        yield server
-    server.stop()
 
 
 @pytest.fixture
