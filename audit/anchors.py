@@ -110,23 +110,41 @@ def anchor(*, now=None):
     return Checkpoint(name, seq, hash_, anchored_at, signature_ok=True)
 
 
-def read_checkpoints(*, public_key=None, directory=None):
-    """Every checkpoint, oldest ``seq`` first, with whether its signature verifies under
-    ``public_key`` (default: the public half of ``AUDIT_ANCHOR_KEY``)."""
-    public_key = public_key or private_key().public_key()
-    storage, prefix = _storage(directory)
+def _checkpoint_names(storage, prefix, directory=None):
+    """The checkpoints' file names, in order (zero-padded ``seq``s: the last is the newest)."""
     try:
         _dirs, files = storage.listdir(prefix.rstrip("/"))
     except FileNotFoundError:
         if directory:  # named by the auditor, so it must exist
             raise AnchorError(f"no such directory: {directory}") from None
         return []  # nothing anchored yet
-    checkpoints = []
-    for filename in sorted(f for f in files if f.endswith(".json")):
-        name = f"{prefix}{filename}"
-        with storage.open(name, "rb") as file:
-            checkpoints.append(_read_one(name, file.read(), public_key))
+    return [f"{prefix}{filename}" for filename in sorted(files) if filename.endswith(".json")]
+
+
+def _read(storage, name, public_key):
+    with storage.open(name, "rb") as file:
+        return _read_one(name, file.read(), public_key)
+
+
+def read_checkpoints(*, public_key=None, directory=None):
+    """Every checkpoint, oldest ``seq`` first, with whether its signature verifies under
+    ``public_key`` (default: the public half of ``AUDIT_ANCHOR_KEY``)."""
+    public_key = public_key or private_key().public_key()
+    storage, prefix = _storage(directory)
+    checkpoints = [
+        _read(storage, name, public_key) for name in _checkpoint_names(storage, prefix, directory)
+    ]
     return sorted(checkpoints, key=lambda checkpoint: (checkpoint.seq, checkpoint.name))
+
+
+def latest_checkpoint(*, public_key=None):
+    """The newest checkpoint, read alone (a page shows it without reading every checkpoint or
+    walking the chain), or None before the first."""
+    storage, prefix = _storage()
+    names = _checkpoint_names(storage, prefix)
+    if not names:
+        return None
+    return _read(storage, names[-1], public_key or private_key().public_key())
 
 
 def _read_one(name, raw, public_key):

@@ -69,28 +69,12 @@ def _sum(days, key, last):
     return sum(day[key] for day in days[-last:])
 
 
-def latest_checkpoint():
-    """The newest checkpoint, read alone (file names are zero-padded ``seq``s, so the last name
-    in order is the newest): the page never reads every checkpoint or walks the chain."""
-    storage, prefix = anchors._storage()
-    try:
-        _dirs, files = storage.listdir(prefix.rstrip("/"))
-    except FileNotFoundError:
-        return None
-    names = sorted(name for name in files if name.endswith(".json"))
-    if not names:
-        return None
-    name = f"{prefix}{names[-1]}"
-    with storage.open(name, "rb") as file:
-        return anchors._read_one(name, file.read(), anchors.private_key().public_key())
-
-
 def audit_head():
     """The chain's head and whether the event the newest checkpoint signed still has the hash
     it signed (two queries on the ``seq`` index). The full check is ``verify_audit``."""
     head_seq = AccessEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
     try:
-        checkpoint = latest_checkpoint()
+        checkpoint = anchors.latest_checkpoint()
     except anchors.AnchorError as error:
         return AuditHead(head_seq, None, "", False, str(error))
     if checkpoint is None:
