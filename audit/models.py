@@ -88,6 +88,10 @@ class AccessEvent(models.Model):
         indexes = [
             models.Index(fields=["recording_id", "occurred_at"], name="access_event_recording_idx"),
             models.Index(fields=["action", "occurred_at"], name="access_event_action_idx"),
+            # The list's searches (audit/admin.py): each an exact value on its own index.
+            models.Index(fields=["recording_sid"], name="access_event_sid_idx"),
+            models.Index(fields=["actor_label"], name="access_event_actor_label_idx"),
+            models.Index(fields=["ip"], name="access_event_ip_idx"),
         ]
 
     def __str__(self):

@@ -1,26 +1,26 @@
 """The supervisor's home page: today's and the last 7 and 30 days' figures, and the audit head.
 
-Every figure is one indexed range query (calls by ``started_at``, consent by ``recorded_at``,
-recordings through their call's ``started_at``, requests by ``(status, due_at)``, the purge and
-hold figures by the recordings' own list filters), grouped or aggregated so that the page runs a
-constant number of queries whatever the volume: the 30 days of calls and consent come back as at
-most 30 rows each and the 7-day and today figures are summed from them.
+The calls, consent and recordings of the 29 days before today are read from the rollup
+(``backoffice/rollup.py``: a stored row per day); today's are counted live by three indexed range
+queries over today's rows. The 7-day and 30-day figures are sums of the days. The other figures
+are indexed queries of their own (requests by ``(status, due_at)``, the purge figure by the
+recordings' ``(status, retain_until)`` index, holds from their small table), so the page runs a
+constant number of queries whatever the volume.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from audit import anchors
 from audit.models import AccessEvent
-from consent.models import ConsentRecord
-from contactcenter.models import Call
 from portal.models import CustomerRequest
 from recordings.models import LegalHold, Recording
 from training.services import reviews_awaiting_feedback
+
+from . import rollup
 
 DAYS = 30
 WINDOWS = (("today", 1), ("week", 7), ("month", 30))
@@ -55,16 +55,6 @@ def window_starts(now):
     )
 
 
-def _per_day(rows, today, keys):
-    by_day = {row["day"]: row for row in rows}
-    days = []
-    for offset in range(DAYS - 1, -1, -1):
-        day = today - timedelta(days=offset)
-        row = by_day.get(day, {})
-        days.append({"day": day, **{key: row.get(key, 0) or 0 for key in keys}})
-    return days
-
-
 def _sum(days, key, last):
     return sum(day[key] for day in days[-last:])
 
@@ -91,70 +81,34 @@ def figures(*, now=None):
     """Everything the dashboard shows, as plain data (see the module docstring for the cost)."""
     now = now or timezone.now()
     today, starts, end = window_starts(now)
-    month_start = starts["month"]
-
-    calls = _per_day(
-        Call.objects.filter(started_at__gte=month_start, started_at__lt=end)
-        .annotate(day=TruncDate("started_at"))
-        .values("day")
-        .annotate(
-            calls=Count("pk"),
-            answered=Count("pk", filter=Q(answered_at__isnull=False)),
-            missed=Count("pk", filter=Q(missed=True)),
-        )
-        .order_by("day"),
-        today,
-        ("calls", "answered", "missed"),
-    )
-    consent = _per_day(
-        ConsentRecord.objects.filter(
-            recorded_at__gte=month_start, recorded_at__lt=end, customer__isnull=False
-        )
-        .annotate(day=TruncDate("recorded_at"))
-        .values("day")
-        .annotate(
-            granted=Count("pk", filter=Q(decision=ConsentRecord.Decision.GRANTED)),
-            refused=Count("pk", filter=Q(decision=ConsentRecord.Decision.REFUSED)),
-        )
-        .order_by("day"),
-        today,
-        ("granted", "refused"),
-    )
-    recording_statuses = {
-        "stored": Recording.Status.STORED,
-        "waiting": Recording.Status.COMPLETED,
-        "fetch_failed": Recording.Status.FETCH_FAILED,
-    }
-    recordings = Recording.objects.filter(
-        call__started_at__gte=month_start, call__started_at__lt=end
-    ).aggregate(
-        **{
-            f"{key}_{window}": Count(
-                "pk", filter=Q(status=status, call__started_at__gte=starts[window])
-            )
-            for key, status in recording_statuses.items()
-            for window in starts
-        }
-    )
+    by_day = {**rollup.past_days(today, now=now), **rollup.count_days(today, today)}
+    days = [
+        {"day": day, **by_day.get(day, dict.fromkeys(rollup.KEYS, 0))}
+        for day in (today - timedelta(days=offset) for offset in range(DAYS - 1, -1, -1))
+    ]
+    calls = [{key: day[key] for key in ("day", "calls", "answered", "missed")} for day in days]
+    consent = [{key: day[key] for key in ("day", "granted", "refused")} for day in days]
+    recording_keys = tuple(rollup.RECORDING_STATUSES)
     open_statuses = [CustomerRequest.Status.RECEIVED, CustomerRequest.Status.IN_REVIEW]
     requests = CustomerRequest.objects.filter(status__in=open_statuses).aggregate(
         open=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now))
     )
 
     windows = {}
-    for name, days in WINDOWS:
-        granted, refused = _sum(consent, "granted", days), _sum(consent, "refused", days)
+    for name, days_in_window in WINDOWS:
+        granted = _sum(consent, "granted", days_in_window)
+        refused = _sum(consent, "refused", days_in_window)
         answers = granted + refused
         windows[name] = {
             "start": starts[name],
-            "calls": _sum(calls, "calls", days),
-            "answered": _sum(calls, "answered", days),
-            "missed": _sum(calls, "missed", days),
+            "calls": _sum(calls, "calls", days_in_window),
+            "answered": _sum(calls, "answered", days_in_window),
+            "missed": _sum(calls, "missed", days_in_window),
             "granted": granted,
             "refused": refused,
             "granted_rate": round(100 * granted / answers) if answers else None,
             "refused_rate": round(100 * refused / answers) if answers else None,
-            **{key: recordings[f"{key}_{name}"] for key in recording_statuses},
+            **{key: _sum(days, key, days_in_window) for key in recording_keys},
         }
     awaiting = reviews_awaiting_feedback().values("pk")[:AWAITING_CAP].count()
     return {

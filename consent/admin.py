@@ -42,7 +42,12 @@ class ReadOnlyLedgerMixin:
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(core_admin.IndexedSearchMixin, ReadOnlyLedgerMixin, admin.ModelAdmin):
+class ConsentRecordAdmin(
+    core_admin.LargeTableMixin,
+    core_admin.IndexedSearchMixin,
+    ReadOnlyLedgerMixin,
+    admin.ModelAdmin,
+):
     list_display = [
         "recorded_at",
         "subject_display",
@@ -58,8 +63,8 @@ class ConsentRecordAdmin(core_admin.IndexedSearchMixin, ReadOnlyLedgerMixin, adm
     search_fields = ["call__sid"]
     search_help_text = _("A phone number in any format, a call SID, or an operator's name.")
     list_select_related = ["customer", "operator", "call", "notice"]
-    date_hierarchy = "recorded_at"
-    show_full_result_count = False
+    keyset = ("recorded_at", "pk")
+    jump_date_field = "recorded_at"
     fields = LEDGER_FIELDS
     readonly_fields = LEDGER_FIELDS
 

@@ -577,6 +577,11 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-twilio": {"task": "recordings.tasks.reconcile_twilio", "schedule": 15.0 * 60},
     # The audit trail's chain head is signed and written outside the database (when it grew).
     "anchor-audit-trail": {"task": "audit.tasks.anchor_audit_trail", "schedule": 15.0 * 60},
+    # The dashboard's past days counted again (recordings of a past day fetched or purged late).
+    "refresh-daily-figures": {
+        "task": "backoffice.tasks.refresh_daily_figures",
+        "schedule": 10.0 * 60,
+    },
 }
 
 # --- REST API ------------------------------------------------------------------------------

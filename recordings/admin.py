@@ -113,7 +113,12 @@ class HoldReasonForm(forms.Form):
 
 
 @admin.register(Recording)
-class RecordingAdmin(core_admin.IndexedSearchMixin, ConfirmWithReasonMixin, admin.ModelAdmin):
+class RecordingAdmin(
+    core_admin.LargeTableMixin,
+    core_admin.IndexedSearchMixin,
+    ConfirmWithReasonMixin,
+    admin.ModelAdmin,
+):
     # What a supervisor looks for, in 1280 px: the pipeline's details are on the change page.
     list_display = [
         "call_date",
@@ -125,10 +130,9 @@ class RecordingAdmin(core_admin.IndexedSearchMixin, ConfirmWithReasonMixin, admi
         "short_sid",
     ]
     list_display_links = ["call_date"]
-    # Newest first on the primary key (indexed; it follows the creation order): ordering by a
-    # joined or unindexed column would sort millions of rows for every page.
-    ordering = ["-pk"]
-    sortable_by = []
+    # Newest first on the primary key (indexed; it follows the creation order), paged by key:
+    # ordering by a joined or unindexed column would sort millions of rows for every page.
+    keyset = ("pk",)
     list_filter = [
         "status",
         "purposes__purpose",
@@ -139,7 +143,6 @@ class RecordingAdmin(core_admin.IndexedSearchMixin, ConfirmWithReasonMixin, admi
     ]
     search_fields = ["sid", "call__sid", "call__from_number"]
     list_select_related = ["call", "call__customer", "call__operator"]
-    show_full_result_count = False
     inlines = [RecordingPurposeInline, LegalHoldInline]
     actions = [
         "retry_fetch",

@@ -178,7 +178,17 @@ class Recording(models.Model):
         verbose_name = _("recording")
         verbose_name_plural = _("recordings")
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "retain_until"], name="recording_purge_idx")]
+        indexes = [
+            models.Index(fields=["status", "retain_until"], name="recording_purge_idx"),
+            # The list's filters of the few: recordings with an error, training material
+            # (partial indexes: a row only for those, found without reading millions).
+            models.Index(fields=["id"], condition=~Q(last_error=""), name="recording_error_idx"),
+            models.Index(
+                fields=["id"],
+                condition=Q(training_material_at__isnull=False),
+                name="recording_training_idx",
+            ),
+        ]
         permissions = [
             ("play_recording", _("Can play recordings for an open purpose")),
             ("review_for_training", _("Can review recordings open for training")),
