@@ -2,7 +2,8 @@
 
 * hear → a listening link per recording (48 hours, 3 plays), sent by SMS to the proven number;
 * copy → the same links (the customer listens, or downloads the audio with the call and
-  consent details, as they chose);
+  consent details, as they chose); a caller answered by a voice call gets the file from the
+  "your calls" page, where the proven number stands in for the token (``links_of_number``);
 * delete, suspend → the recordings' purpose windows close and they are purged (a legal hold
   keeps one, unusable, and the customer is told);
 * withdraw → the consent ledger records the withdrawal, and the pipeline purges what it covered.
@@ -241,12 +242,26 @@ def _fulfil(customer_request, *, by):
                 "Your request %(reference)s: you can listen to your recording here for 48 "
                 "hours, up to 3 times: %(links)s"
             ) % {"reference": customer_request.reference, "links": " ".join(links)}
+            summary = _("%(count)d listening link(s) sent.") % {"count": len(links)}
+            voice = f"ご請求{_spoken(customer_request)}を承認しました。"
+            if file_on_the_portal(customer_request):
+                # A call can play the recording but not hand over the file: the caller
+                # fetches it from "your calls" once they have proven the number again.
+                summary = _(
+                    "%(count)d listening link(s) made. The answer call plays the recordings; "
+                    "the file can be downloaded for %(hours)d hours from the “Your calls” page "
+                    "of the portal, once the caller has proven the number again."
+                ) % {"count": len(links), "hours": _link_hours()}
+                voice += (
+                    "録音のファイルは、ホームページの『録音に関するご請求』から、お電話番号を"
+                    f"確認したあと、『お客様の通話』のページで、{_link_hours()}時間"
+                    "ダウンロードできます。"
+                )
             return {
-                "summary": _("%(count)d listening link(s) sent.") % {"count": len(links)},
+                "summary": summary,
                 "audit": {"links": [r.sid for r in recordings_]},
                 "sms": sms,
-                "voice": f"ご請求{_spoken(customer_request)}を承認しました。"
-                "これから、通話の録音をお聞かせします。",
+                "voice": voice + "これから、通話の録音をお聞かせします。",
             }
         if kind in (Kind.DELETE, Kind.SUSPEND):
             due, kept = retention.stop_using_on_request(_stored_recordings(customer_request))
@@ -337,6 +352,16 @@ def refuse(customer_request, *, by, ground, reason, http_request=None):
     return locked
 
 
+def file_on_the_portal(customer_request):
+    """Whether the copy is a file that only the portal can hand over: the caller is answered
+    by a voice call (a landline), which can play the recording but not give the file."""
+    return customer_request.wants_file and customer_request.answer_by == Channel.CALL
+
+
+def _link_hours():
+    return int(LINK_LIFETIME.total_seconds() // 3600)
+
+
 def _spoken(customer_request):
     """The reference as a voice reads it out, character by character (RQ-AB23: R、Q、A、B、2、3)."""
     return "、" + "、".join(customer_request.reference.replace("-", "")) + "、"
@@ -425,6 +450,31 @@ def link_for(token=None, *, pk=None):
     if link is None or link.recording.status != Recording.Status.STORED:
         return None
     return link
+
+
+def links_of_number(phone_number, *, plays_left=True):
+    """The listening links that the holder of ``phone_number``, proven again on the portal,
+    may use from the "your calls" page, whatever the answer went by: those of requests made
+    for that number, valid in time, whose recording is still stored and, with
+    ``plays_left``, that have a play left. Without it, a link whose last play was counted
+    still serves that play's audio (the Range requests that follow its start), as
+    ``link_for`` does for a token."""
+    if not phone_number:
+        return ListeningLink.objects.none()
+    links = ListeningLink.objects.select_related("request", "recording__call").filter(
+        request__phone_number=phone_number,
+        expires_at__gt=timezone.now(),
+        recording__status=Recording.Status.STORED,
+    )
+    if plays_left:
+        links = links.filter(plays__lt=F("max_plays"))
+    return links
+
+
+def link_of_number(pk, *, phone_number, plays_left=True):
+    """Link ``pk`` if the proven ``phone_number`` may use it (``links_of_number``), else None:
+    another number's link, an expired or a used-up one are not told apart."""
+    return links_of_number(phone_number, plays_left=plays_left).filter(pk=pk).first()
 
 
 def call_to_play(link, audio_url):

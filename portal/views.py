@@ -5,8 +5,10 @@ from datetime import timedelta
 
 from django.core import signing
 from django.core.cache import cache
-from django.http import HttpResponse, StreamingHttpResponse
+from django.db.models import F
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -119,7 +121,8 @@ def verify(request):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def mine(request):
-    """The proven number's calls (date, time, length, whether recorded), and the request."""
+    """The proven number's calls (date, time, length, whether recorded), the recordings its
+    granted requests let it hear or download, and the request."""
     number = proven_number(request)
     if number is None:
         return redirect("portal:start")
@@ -158,6 +161,9 @@ def mine(request):
             "form": form,
             "error": error,
             "made_before": made_before,
+            "granted": requests.links_of_number(number)
+            .annotate(left=F("max_plays") - F("plays"))
+            .order_by("-request__created_at", "request_id", "recording__call__started_at"),
         },
         status=400 if request.method == "POST" else 200,
     )
@@ -208,15 +214,30 @@ def _grant(link, **detail):
     }
 
 
-@never_cache
-def listen(request, token):
+def _token_urls(token):
+    """Where a listening page opened by its token sends its audio, call and download."""
+    return {
+        "audio_url": reverse("portal:listen-audio", args=[token]),
+        "call_url": reverse("portal:listen-by-phone", args=[token]),
+        "copy_url": reverse("portal:copy-download", args=[token]),
+    }
+
+
+def _own_urls(link):
+    """The same for a link opened from "your calls" (the proven number authorises it)."""
+    return {
+        "audio_url": reverse("portal:own-link-audio", args=[link.pk]),
+        "call_url": reverse("portal:own-link-call", args=[link.pk]),
+        "copy_url": reverse("portal:own-link-copy", args=[link.pk]),
+        "back_to_mine": True,
+    }
+
+
+def _listening_page(request, link, urls):
     """A customer's listening page. Opening it (or reloading it) uses none of the link's
-    plays: a play is counted when its audio starts (``listen_audio``). Each load names a new
+    plays: a play is counted when its audio starts (``_audio``). Each load names a new
     play, so the audio of the page as loaded counts once however many Range requests it
     makes."""
-    link, reason = requests.open_link(token)
-    if link is None:
-        return _play_refused(request, reason)
     checked = access.continue_disclosure(link.recording, **_grant(link), request=request)
     if not checked:
         return _play_refused(request, checked.message)
@@ -233,10 +254,19 @@ def listen(request, token):
         {
             "link": link,
             "left": link.max_plays - link.plays,
-            "token": token,
             "by_phone_first": link.request.answer_by == PhoneVerification.Channel.CALL,
+            **urls,
         },
     )
+
+
+@never_cache
+def listen(request, token):
+    """The listening page of the link an SMS brought."""
+    link, reason = requests.open_link(token)
+    if link is None:
+        return _play_refused(request, reason)
+    return _listening_page(request, link, _token_urls(token))
 
 
 PLAYS = "portal_listening_plays"
@@ -258,11 +288,9 @@ def _start_play(request, link, play, **detail):
     return None
 
 
-@require_http_methods(["POST"])
-def listen_by_phone(request, token):
+def _play_by_phone(request, link, reason=""):
     """電話で聞く: we call the proven number and play the recording (one of the link's plays)."""
-    link, reason = requests.open_link(token)
-    if link is None or not requests.count_play(link):
+    if not requests.count_play(link):
         return _play_refused(request, reason)
     heard = access.start_disclosure(link.recording, **_grant(link, by_phone=True), request=request)
     if not heard:
@@ -272,7 +300,15 @@ def listen_by_phone(request, token):
         requests.call_to_play(link, audio_url)
     except requests.RequestError as failure:
         return render(request, "portal/listen.html", {"reason": failure.message}, status=503)
-    return render(request, "portal/listen.html", {"calling": link, "token": token})
+    return render(request, "portal/listen.html", {"calling": link})
+
+
+@require_http_methods(["POST"])
+def listen_by_phone(request, token):
+    link, reason = requests.open_link(token)
+    if link is None:
+        return _play_refused(request, reason)
+    return _play_by_phone(request, link, reason)
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -304,15 +340,10 @@ def phone_audio(request, signed):
     return stream_recording(request, link.recording, channel="both", download=False)
 
 
-@never_cache
-@require_http_methods(["GET"])
-def copy_download(request, token):
-    """A copy as a file, for a request that asked for one: a ZIP archive streamed as it is
-    made (never written to disk) with the audio and the call's and consent's details."""
-    link = _opened_link(request, token)
-    if link is None or not link.request.wants_file:
-        return _refused_text(_("Open the listening page again to download the copy."))
-    # Each download is one of the link's plays (the page no longer counts one).
+def _copy(request, link):
+    """A copy as a file: a ZIP archive streamed as it is made (never written to disk) with
+    the audio and the call's and consent's details. Each download is one of the link's
+    plays (the page counts none)."""
     refused = _start_play(request, link, secrets.token_urlsafe(12), copy=True)
     if refused is not None:
         return refused
@@ -323,12 +354,17 @@ def copy_download(request, token):
 
 
 @never_cache
-@require_http_methods(["GET", "HEAD"])
-def listen_audio(request, token):
-    """The audio of a listening page, for the browser that opened it (HTTP Range)."""
+@require_http_methods(["GET"])
+def copy_download(request, token):
+    """The copy as a file, for the browser that opened the link's page."""
     link = _opened_link(request, token)
-    if link is None:
-        return _refused_text(_("Open the listening page again to play the recording."))
+    if link is None or not link.request.wants_file:
+        return _refused_text(_("Open the listening page again to download the copy."))
+    return _copy(request, link)
+
+
+def _audio(request, link):
+    """The audio of the listening page this browser opened for ``link`` (HTTP Range)."""
     # The play the page named when it was (re)loaded: its first audio request counts it.
     play = (request.session.get(PLAYS) or {}).get(str(link.pk))
     if not play:
@@ -340,6 +376,58 @@ def listen_audio(request, token):
     if refused is not None:
         return refused
     return stream_recording(request, link.recording, channel="both", download=False)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def listen_audio(request, token):
+    link = _opened_link(request, token)
+    if link is None:
+        return _refused_text(_("Open the listening page again to play the recording."))
+    return _audio(request, link)
+
+
+# The same pages and files from "your calls": the number this browser proved stands in for
+# the token (a landline cannot receive one), and ``requests.links_of_number`` says which
+# links it may use. Anything else is a 404, so that ids of other callers' links tell nothing.
+
+
+def _own_link(request, pk, *, plays_left=True):
+    link = requests.link_of_number(pk, phone_number=proven_number(request), plays_left=plays_left)
+    if link is None:
+        raise Http404
+    return link
+
+
+@never_cache
+def own_link(request, pk):
+    if proven_number(request) is None:
+        return redirect("portal:start")
+    link = _own_link(request, pk)
+    return _listening_page(request, link, _own_urls(link))
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def own_link_audio(request, pk):
+    # Plays aside: the page's play may have been the last, and its Range requests follow.
+    return _audio(request, _own_link(request, pk, plays_left=False))
+
+
+@require_http_methods(["POST"])
+def own_link_call(request, pk):
+    if proven_number(request) is None:
+        return redirect("portal:start")
+    return _play_by_phone(request, _own_link(request, pk))
+
+
+@never_cache
+@require_http_methods(["GET"])
+def own_link_copy(request, pk):
+    link = _own_link(request, pk)
+    if not link.request.wants_file:
+        raise Http404
+    return _copy(request, link)
 
 
 @require_http_methods(["POST"])
