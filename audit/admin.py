@@ -126,7 +126,6 @@ class AccessEventAdmin(LargeTableMixin, admin.ModelAdmin):
     search_help_text = _lazy(
         "A recording SID, a user name, a caller's number in any format, or an IP address."
     )
-    list_per_page = 100
     # Newest first on the trail's own order (``seq`` is unique, so indexed), paged by it.
     keyset = ("seq",)
     jump_date_field = "occurred_at"

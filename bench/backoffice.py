@@ -35,8 +35,8 @@ from bench.webhooks import bench_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-SEARCHED_NUMBER = "+819000012345"
-SEARCHED_NATIONAL = "090-0001-2345"  # the same number as people type it
+SEARCHED_NUMBER = "+819010012345"
+SEARCHED_NATIONAL = "090-1001-2345"  # the same number as people type it
 FILLERS = {
     "character varying": "",
     "text": "",
@@ -86,7 +86,8 @@ def setup_django(database):
 
 
 def phone(n):
-    return f"+8190{n:08d}"
+    """A valid Japanese mobile number (090-1000-0000 on), as phonenumbers accepts it."""
+    return f"+8190{10_000_000 + n:08d}"
 
 
 def columns(cursor, table):
@@ -262,7 +263,6 @@ def build(database, calls, operators_count):
         ),
         recording_rows(),
     )  # fmt: skip
-    decisions = ConsentRecord.Decision.values
     timed(
         "consent records",
         ConsentRecord,
@@ -272,7 +272,7 @@ def build(database, calls, operators_count):
                 first_customer + n % customers,
                 first_call + n,
                 ConsentRecord.PartyRole.values[0],
-                decisions[0] if n % 10 else decisions[-1],
+                ConsentRecord.Decision.GRANTED if n % 10 else ConsentRecord.Decision.REFUSED,
                 ConsentRecord.Method.values[0],
                 "1",
                 started_at(n) + timedelta(seconds=3),
@@ -387,6 +387,8 @@ def pages(calls):
         ("consent ledger", consent),
         ("consent, older page from the middle", f"{consent}?after={middle_consent}"),
         ("consent, refused", f"{consent}?decision__exact=refused"),
+        ("consent, withdrawn", f"{consent}?decision__exact=withdrawn"),
+        ("consent, method staff entry", f"{consent}?method__exact=staff_entry"),
         ("consent, search by number", f"{consent}?q={SEARCHED_NATIONAL}"),
         ("a consent record's page", f"{consent}{middle_consent}/change/"),
         ("audit trail", trail),
@@ -443,7 +445,8 @@ def clients():
     session.save()
 
     operator = client()
-    operator.force_login(User.objects.get(username="bench-operator-0"))
+    # Operator 0 takes no calls (every 20th call is missed, and those are its turns).
+    operator.force_login(User.objects.get(username="bench-operator-1"))
 
     caller = client()
     session = caller.session

@@ -156,6 +156,10 @@ class ConsentRecord(models.Model):
             models.Index(fields=["customer", "-recorded_at"], name="consent_customer_idx"),
             models.Index(fields=["operator", "-recorded_at"], name="consent_operator_idx"),
             models.Index(fields=["call", "-recorded_at"], name="consent_call_idx"),
+            # The ledger's filters, newest first: a rare answer is found without a scan.
+            models.Index(fields=["decision", "-recorded_at"], name="consent_decision_idx"),
+            models.Index(fields=["method", "-recorded_at"], name="consent_method_idx"),
+            models.Index(fields=["party_role", "-recorded_at"], name="consent_party_idx"),
         ]
 
     def __str__(self):

@@ -45,12 +45,20 @@ def as_phone_number(search_term):
 
 
 def operators_named(search_term):
-    """The operators whose name (or user name) contains the term: a small table, read with a
-    substring; the big tables are then filtered on their indexed operator column."""
+    """The primary keys of the operators whose name contains the term (or whose user name it
+    is): a small table, read with a substring and listed first, so that the big tables are
+    filtered on their indexed operator column, and not at all when no operator is named."""
     term = search_term.strip()
-    return Operator.objects.filter(
-        Q(display_name__icontains=term) | Q(user__username__iexact=term)
-    ).values("pk")
+    return list(
+        Operator.objects.filter(
+            Q(display_name__icontains=term) | Q(user__username__iexact=term)
+        ).values_list("pk", flat=True)
+    )
+
+
+# An identifier names one row; a few more are read in case it names several (a call's SID on
+# the recordings list: each recording of that call).
+SHOWN_FOUND = 100
 
 
 class IndexedSearchMixin:
@@ -74,9 +82,16 @@ class IndexedSearchMixin:
         if e164 is not None and self.search_number_field:
             return queryset.filter(**{self.search_number_field: e164}), False
         exact = self.exact_search_term(term)
-        conditions = [Q(**{field: exact}) for field in self.search_exact_fields]
-        if self.search_operator_field:
-            named = operators_named(term)
+        # Each identifier on its own index, then the rows found by key: an OR across joined
+        # tables (a recording's SID or its call's) would make the planner read every row.
+        found = [
+            pk
+            for field in self.search_exact_fields
+            for pk in queryset.filter(**{field: exact}).values_list("pk", flat=True)[:SHOWN_FOUND]
+        ]
+        conditions = [Q(pk__in=found)] if found else []
+        named = operators_named(term) if self.search_operator_field else []
+        if named:
             conditions.append(Q(**{f"{self.search_operator_field}__in": named}))
         if not conditions:
             return queryset.none(), False
@@ -95,9 +110,15 @@ class LargeTableMixin:
     date_hierarchy = None
     sortable_by = ()
     show_full_result_count = False
+    list_per_page = 50
 
     def get_changelist(self, request, **kwargs):
         return bigtables.KeysetChangeList
+
+    def get_keyset(self, request):
+        """The order of this request's list: ``keyset`` unless a filter is better served by
+        another index (see the recordings' "due for purge")."""
+        return self.keyset
 
 
 class ReasonForm(forms.Form):
@@ -273,17 +294,22 @@ class OperatorAdmin(StateByTransitionMixin, OwnOperatorDataMixin, admin.ModelAdm
 class CustomerAdmin(LargeTableMixin, admin.ModelAdmin):
     list_display = ["__str__", "caller_id_status", "name", "created_at"]
     list_filter = ["caller_id_status"]
-    # A name is searched as a substring: on PostgreSQL a trigram index serves it.
+    # Searched by get_search_results: the number, or the beginning of the name (山田 finds
+    # 山田 花子), on an index of the upper-cased name on PostgreSQL.
     search_fields = ["name"]
-    search_help_text = _("A phone number in any format, or a part of the name.")
+    search_help_text = _("A phone number in any format, or the beginning of the name.")
     readonly_fields = ["created_at"]
 
     def get_search_results(self, request, queryset, search_term):
-        """Find a customer by the number however it is typed: 03-1234-5678 or +81312345678."""
-        e164 = as_phone_number(search_term)
-        if e164 is None:
-            return super().get_search_results(request, queryset, search_term)
-        return queryset.filter(phone_number=e164), False
+        """Find a customer by the number however it is typed (03-1234-5678, +81312345678), or
+        by the beginning of the name."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        e164 = as_phone_number(term)
+        if e164 is not None:
+            return queryset.filter(phone_number=e164), False
+        return queryset.filter(name__istartswith=term), False
 
 
 class CallEventInline(admin.TabularInline):

@@ -101,16 +101,13 @@ class KeysetChangeList(ChangeList):
         return lookup_params
 
     def get_queryset(self, request, exclude_parameters=None):
+        self.keyset = self.model_admin.get_keyset(request)
         # Links to filters, searches and pages start from the newest rows again.
         for name in CURSOR_VARS:
             self.params.pop(name, None)
             self.filter_params.pop(name, None)
         queryset = super().get_queryset(request, exclude_parameters)
         return queryset.order_by(*(f"-{field}" for field in self.keyset))
-
-    @property
-    def keyset(self):
-        return self.model_admin.keyset
 
     # --- one page ---------------------------------------------------------------------------
 

@@ -134,6 +134,13 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = _int(
         "DATABASE_CONNECT_TIMEOUT", 3, minimum=1
     )
+    # The back office reads pages of rows along an index: a parallel plan's workers take
+    # longer to start (about 30 ms on two cores) than such a query takes. The planner is not
+    # offered them unless DATABASE_PARALLEL_WORKERS says how many (docs/benchmarks.md).
+    _parallel_workers = _int("DATABASE_PARALLEL_WORKERS", 0, minimum=0)
+    DATABASES["default"]["OPTIONS"]["options"] = (
+        f"-c max_parallel_workers_per_gather={_parallel_workers}"
+    )
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # The owner of the tables, for ``manage.py migrate`` only (audit/management/commands/migrate.py

@@ -166,7 +166,9 @@ class CustomerRequestAdmin(
             explanation=_(
                 "Hear and copy: a listening link per recording is sent by SMS to the proven "
                 "mobile; a number proven by a voice call is called instead, told the decision "
-                "in Japanese and played the recordings. Delete and stop using: the recordings "
+                "in Japanese and played the recordings; a file copy for that number is "
+                "downloaded from the caller's 'your calls' page once the number is proven again. "
+                "Delete and stop using: the recordings "
                 "are purged now (a legal hold keeps one, and the customer is told). "
                 "Withdrawal: it is recorded in the consent ledger and the recordings are purged."
             ),
@@ -208,8 +210,8 @@ class CustomerRequestAdmin(
             ),
             done=lambda count: (
                 ngettext(
-                    "Refused %(count)d request; the customer is told by SMS.",
-                    "Refused %(count)d requests; the customers are told by SMS.",
+                    "Refused %(count)d request; the customer is told by SMS or by phone.",
+                    "Refused %(count)d requests; the customers are told by SMS or by phone.",
                     count,
                 )
                 % {"count": count}

@@ -133,6 +133,14 @@ class RecordingAdmin(
     # Newest first on the primary key (indexed; it follows the creation order), paged by key:
     # ordering by a joined or unindexed column would sort millions of rows for every page.
     keyset = ("pk",)
+
+    def get_keyset(self, request):
+        # Due for purge: the oldest recordings, which the primary key would reach only after
+        # reading every newer one; listed by their retention date instead, on its index.
+        if request.GET.get(DueForPurgeFilter.parameter_name):
+            return ("retain_until", "pk")
+        return self.keyset
+
     list_filter = [
         "status",
         "purposes__purpose",

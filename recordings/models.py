@@ -180,6 +180,8 @@ class Recording(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["status", "retain_until"], name="recording_purge_idx"),
+            # The list of those due for purge, by retention date (recordings/admin.py).
+            models.Index(fields=["retain_until"], name="recording_retain_until_idx"),
             # The list's filters of the few: recordings with an error, training material
             # (partial indexes: a row only for those, found without reading millions).
             models.Index(fields=["id"], condition=~Q(last_error=""), name="recording_error_idx"),

@@ -5,20 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contactcenter', '0006_customer_name_trigram_index'),
-        ('recordings', '0008_reconciliation_roles'),
+        ("contactcenter", "0006_customer_name_prefix_index"),
+        ("recordings", "0008_reconciliation_roles"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='recording',
-            index=models.Index(condition=models.Q(('last_error', ''), _negated=True), fields=['id'], name='recording_error_idx'),
+            model_name="recording",
+            index=models.Index(
+                condition=models.Q(("last_error", ""), _negated=True),
+                fields=["id"],
+                name="recording_error_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='recording',
-            index=models.Index(condition=models.Q(('training_material_at__isnull', False)), fields=['id'], name='recording_training_idx'),
+            model_name="recording",
+            index=models.Index(
+                condition=models.Q(("training_material_at__isnull", False)),
+                fields=["id"],
+                name="recording_training_idx",
+            ),
         ),
     ]
