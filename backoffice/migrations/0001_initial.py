@@ -4,30 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='DailyFigures',
+            name="DailyFigures",
             fields=[
-                ('day', models.DateField(primary_key=True, serialize=False, verbose_name='day')),
-                ('calls', models.PositiveIntegerField(default=0, verbose_name='calls')),
-                ('answered', models.PositiveIntegerField(default=0, verbose_name='answered')),
-                ('missed', models.PositiveIntegerField(default=0, verbose_name='missed')),
-                ('granted', models.PositiveIntegerField(default=0, verbose_name='consent granted')),
-                ('refused', models.PositiveIntegerField(default=0, verbose_name='consent refused')),
-                ('stored', models.PositiveIntegerField(default=0, verbose_name='recordings stored')),
-                ('waiting', models.PositiveIntegerField(default=0, verbose_name='recordings waiting to be fetched')),
-                ('fetch_failed', models.PositiveIntegerField(default=0, verbose_name='recordings fetch failed')),
-                ('counted_at', models.DateTimeField(verbose_name='counted at')),
+                ("day", models.DateField(primary_key=True, serialize=False, verbose_name="day")),
+                ("calls", models.PositiveIntegerField(default=0, verbose_name="calls")),
+                ("answered", models.PositiveIntegerField(default=0, verbose_name="answered")),
+                ("missed", models.PositiveIntegerField(default=0, verbose_name="missed")),
+                ("granted", models.PositiveIntegerField(default=0, verbose_name="consent granted")),
+                ("refused", models.PositiveIntegerField(default=0, verbose_name="consent refused")),
+                (
+                    "stored",
+                    models.PositiveIntegerField(default=0, verbose_name="recordings stored"),
+                ),
+                (
+                    "waiting",
+                    models.PositiveIntegerField(
+                        default=0, verbose_name="recordings waiting to be fetched"
+                    ),
+                ),
+                (
+                    "fetch_failed",
+                    models.PositiveIntegerField(default=0, verbose_name="recordings fetch failed"),
+                ),
+                ("counted_at", models.DateTimeField(verbose_name="counted at")),
             ],
             options={
-                'verbose_name': 'daily figures',
-                'verbose_name_plural': 'daily figures',
+                "verbose_name": "daily figures",
+                "verbose_name_plural": "daily figures",
             },
         ),
     ]
