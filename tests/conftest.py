@@ -234,6 +234,24 @@ def page(chromium, live_server):
     context.close()
 
 
+@pytest.fixture
+def axe_page(chromium, live_server):
+    """A fresh desktop browser context in Japanese that bypasses the Content-Security-Policy,
+    so that axe-core can be injected into its pages (``helpers.browser.axe_violations``).
+    The policy still blocks nothing our pages need (tests/test_browser_csp.py), so the pages
+    look and behave as they do under it."""
+    context = chromium.new_context(
+        base_url=live_server.url,
+        viewport={"width": 1280, "height": 900},
+        locale="ja-JP",
+        bypass_csp=True,
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
 # --- Twilio: the local emulator and signed webhooks ----------------------------------------
 
 

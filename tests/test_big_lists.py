@@ -16,6 +16,7 @@ from contactcenter.bigtables import EXACT_UP_TO
 from contactcenter.models import Call, Customer
 
 from .factories import CallFactory, CustomerFactory
+from .helpers.services import require_service
 
 pytestmark = pytest.mark.django_db
 
@@ -196,6 +197,8 @@ def test_an_operators_own_calls_are_read_by_the_operators_key(client, operator, 
 def test_the_applications_connections_are_offered_no_parallel_workers(db):
     """A page of rows along an index: parallel workers would cost more to start than the
     query takes (DATABASE_PARALLEL_WORKERS, default 0)."""
+    if connection.vendor != "postgresql":
+        require_service("PostgreSQL", "DATABASE_URL is not a postgres:// URL")
     with connection.cursor() as cursor:
         cursor.execute("SHOW max_parallel_workers_per_gather")
         assert cursor.fetchone()[0] == "0"

@@ -1,5 +1,7 @@
 """A real browser: Debian's Chromium, driven by Playwright."""
 
+from pathlib import Path
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -38,3 +40,30 @@ def log_in(page, username, password):
         page.locator("#content-main form button[type=submit]").click()
         page.locator("#recovery-codes").wait_for()
         page.locator("#content-main a.button").click()
+
+
+AXE_CORE = Path(__file__).resolve().parent.parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page, impacts=("serious", "critical")):
+    """What axe-core finds wrong on the page as it stands, limited to ``impacts``: for each
+    rule broken, its id, impact, help text and the first three elements (CSS selectors).
+
+    The page's browser context must bypass the Content-Security-Policy (the ``axe_page``
+    fixture does): the policy rightly refuses the script this injects."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.add_script_tag(path=AXE_CORE)
+    return page.evaluate(
+        """async (impacts) => {
+            const results = await axe.run(document, {resultTypes: ["violations"]});
+            return results.violations
+                .filter((violation) => impacts.includes(violation.impact))
+                .map((violation) => ({
+                    id: violation.id,
+                    impact: violation.impact,
+                    help: violation.help,
+                    targets: violation.nodes.slice(0, 3).map((node) => node.target.join(" ")),
+                }));
+        }""",
+        list(impacts),
+    )
