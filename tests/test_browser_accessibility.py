@@ -168,6 +168,12 @@ def open_a_used_up_link(page, site):
     page.goto(f"/requests/listen/{site['token']}/")
 
 
+def open_a_link_from_your_calls(page, site):
+    prove_the_number(page, site)
+    page.goto(f"/requests/mine/links/{site['link'].pk}/")
+    page.get_by_role("heading", level=1).wait_for()
+
+
 def go(path):
     return lambda page, site: page.goto(path)
 
@@ -184,6 +190,7 @@ PUBLIC_PAGES = {
     "portal: the request sent": send_a_request,
     "portal: a listening link": lambda page, site: page.goto(f"/requests/listen/{site['token']}/"),
     "portal: a used-up listening link": open_a_used_up_link,
+    "portal: a recording opened from the proven number's calls": open_a_link_from_your_calls,
     "404": go("/no-such-page/"),
     "403": go("/requests/phone-audio/not-signed/"),
 }
