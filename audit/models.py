@@ -46,6 +46,10 @@ class AccessEvent(models.Model):
         MFA_ENROLLED = "mfa_enrolled", _("Second factor enrolled")
         MFA_RECOVERY_USED = "mfa_recovery_used", _("Recovery code used")
         MFA_RESET = "mfa_reset", _("Second factor reset")
+        THIRD_PARTY_PROVISION = "third_party_provision", _("Provided to a third party")
+        PROVISION_RECORD_EXPIRED = "provision_record_expired", _("Provision record deleted")
+        CROSS_BORDER_CHECK = "cross_border_check", _("Cross-border recipient checked")
+        ORGANISATION_CHANGED = "organisation_changed", _("Organisation details changed")
 
     seq = models.PositiveBigIntegerField(
         _("sequence number"),
