@@ -5,6 +5,7 @@ from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -12,7 +13,16 @@ from audit.admin import AccessEventAdmin as AuditAccessEventAdmin
 from audit.models import AccessEvent
 from contactcenter.roles import NotAllowed
 
-from .models import Notice, NoticePurpose, Purpose
+from . import crossborder
+from .models import (
+    CrossBorderCheck,
+    CrossBorderRecipient,
+    Notice,
+    NoticePurpose,
+    Organisation,
+    Purpose,
+)
+from .organisation import update_organisation
 from .services import (
     PUBLISH,
     check_announcements,
@@ -237,6 +247,235 @@ class NoticeAdmin(admin.ModelAdmin):
             },
             status=400 if request.GET and not form.is_valid() else 200,
         )
+
+
+# --- art. 32 public matters --------------------------------------------------------------------
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    """The one row of organisation settings: it can be added once and never deleted."""
+
+    list_display = ["__str__", "address_ja", "updated_at", "updated_by"]
+    list_select_related = ["updated_by"]
+    readonly_fields = ["updated_at", "updated_by"]
+    fieldsets = [
+        (
+            _("The business"),
+            {
+                "fields": [
+                    "legal_name_ja",
+                    "legal_name_en",
+                    "address_ja",
+                    "address_en",
+                    "representative_title_ja",
+                    "representative_name_ja",
+                ]
+            },
+        ),
+        (
+            _("Where to send complaints"),
+            {
+                "fields": [
+                    "complaint_department_ja",
+                    "complaint_phone",
+                    "complaint_email",
+                    "complaint_hours_ja",
+                    "accredited_body_name_ja",
+                    "accredited_body_contact_ja",
+                ]
+            },
+        ),
+        (
+            _("Fees (APPI art. 38; 0 is published as free)"),
+            {
+                "fields": [
+                    "fee_purpose_notice",
+                    "fee_hear",
+                    "fee_copy",
+                    "fee_provision_records",
+                    "fee_payment_ja",
+                ],
+                "description": _(
+                    "The Act allows a fee only for the notification of purposes and for "
+                    "disclosure; every other request is free. A fee must stay within what "
+                    "the work actually costs."
+                ),
+            },
+        ),
+        (None, {"fields": ["updated_at", "updated_by"]}),
+    ]
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not Organisation.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        try:
+            update_organisation(organisation=obj, by=request.user, changed_fields=form.changed_data)
+        except NotAllowed as refusal:
+            raise PermissionDenied(refusal.message) from refusal
+
+
+class CrossBorderCheckInline(admin.TabularInline):
+    model = CrossBorderCheck
+    extra = 0
+    fields = ["checked_on", "checked_by", "scope", "result", "note", "recorded_at"]
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = _("checks (newest first; recorded with “Record a check”)")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class RecordCheckForm(forms.Form):
+    checked_on = forms.DateField(
+        label=_("Checked on"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    scope = forms.CharField(
+        label=_("What was checked"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("e.g. the data processing agreement in force, the ISO/IEC 27001 certificate."),
+    )
+    result = forms.ChoiceField(label=_("Result"), choices=CrossBorderCheck.Result.choices)
+    note = forms.CharField(
+        label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+@admin.register(CrossBorderRecipient)
+class CrossBorderRecipientAdmin(admin.ModelAdmin):
+    list_display = [
+        "recipient",
+        "country_ja",
+        "services_ja",
+        "basis",
+        "last_checked_on",
+        "next_check_on",
+        "check_status",
+    ]
+    list_filter = ["basis"]
+    search_fields = ["recipient", "country_ja"]
+    readonly_fields = ["last_checked_on", "next_check_on", "reminded_for"]
+    inlines = [CrossBorderCheckInline]
+    change_form_template = "admin/privacy/crossborderrecipient/change_form.html"
+    fieldsets = [
+        (None, {"fields": ["recipient", "country_ja", "services_ja", "basis", "measures_ja"]}),
+        (_("The foreign country"), {"fields": ["country_regime_ja"]}),
+        (
+            _("Evidence and periodic checks"),
+            {
+                "fields": [
+                    "evidence",
+                    "check_interval_months",
+                    "last_checked_on",
+                    "next_check_on",
+                    "reminded_for",
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description=_("check"))
+    def check_status(self, obj):
+        today = timezone.localdate()
+        if obj.is_overdue(today):
+            return _("Overdue") if obj.next_check_on else _("Never checked")
+        if obj.next_check_on <= today + timezone.timedelta(days=crossborder.REMIND_DAYS_BEFORE):
+            return _("Due within %(days)d days") % {"days": crossborder.REMIND_DAYS_BEFORE}
+        return _("Up to date")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:pk>/check/",
+                view(self.record_check_view),
+                name="privacy_crossborderrecipient_check",
+            ),
+            *super().get_urls(),
+        ]
+
+    def has_record_check_permission(self, request):
+        return request.user.has_perm(crossborder.RECORD_CHECK)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["can_record_check"] = self.has_record_check_permission(request)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def record_check_view(self, request, pk):
+        """Record one periodic check of a recipient's measures (audited)."""
+        if not self.has_record_check_permission(request):
+            raise PermissionDenied
+        recipient = get_object_or_404(CrossBorderRecipient, pk=pk)
+        form = RecordCheckForm(request.POST or None, initial={"checked_on": timezone.localdate()})
+        status = 200
+        if request.method == "POST":
+            if form.is_valid():
+                try:
+                    crossborder.record_check(
+                        recipient=recipient, by=request.user, **form.cleaned_data
+                    )
+                except ValidationError as error:
+                    form.add_error(None, error)
+                except NotAllowed as refusal:
+                    raise PermissionDenied(refusal.message) from refusal
+                else:
+                    self.message_user(
+                        request,
+                        _("The check was recorded. The next one is due on %(date)s.")
+                        % {"date": recipient.next_check_on},
+                        messages.SUCCESS,
+                    )
+                    return redirect(
+                        reverse("admin:privacy_crossborderrecipient_change", args=[recipient.pk])
+                    )
+            status = 400
+        return TemplateResponse(
+            request,
+            "admin/privacy/crossborderrecipient/check.html",
+            {
+                **self.admin_site.each_context(request),
+                "form": form,
+                "opts": self.opts,
+                "original": recipient,
+                "title": _("Record a check of %(recipient)s") % {"recipient": recipient},
+            },
+            status=status,
+        )
+
+
+@admin.register(CrossBorderCheck)
+class CrossBorderCheckAdmin(admin.ModelAdmin):
+    """Checks are recorded from their recipient's page and never changed afterwards."""
+
+    list_display = ["recipient", "checked_on", "checked_by", "result", "recorded_at"]
+    list_filter = ["result"]
+    list_select_related = ["recipient", "checked_by"]
+    readonly_fields = [
+        "recipient",
+        "checked_on",
+        "checked_by",
+        "scope",
+        "result",
+        "note",
+        "recorded_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 # --- purpose names on the audit trail ----------------------------------------------------------

@@ -6,6 +6,8 @@ effect at its ``effective_from`` and stays in force until the next version takes
 so exactly one notice is in force at any instant after the first one.
 """
 
+import calendar
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -307,3 +309,222 @@ class NoticePurpose(models.Model):
         if self.allows_training_review is not None:
             return self.allows_training_review
         return self.purpose.allows_training_review
+
+
+# --- art. 32 public matters: the business that handles the recordings --------------------------
+
+
+class Organisation(models.Model):
+    """The business, as APPI art. 32 asks it be named on the public page; one row only.
+
+    ``privacy.organisation.current()`` reads it. The fees are those art. 38 allows a business
+    to charge (the notification of purposes and the disclosures); 0 is a decision too and is
+    published as 「無料」. Every other request kind is free by law, so it has no fee field.
+    """
+
+    # The single row's key: the check constraint makes a second row impossible.
+    singleton = models.PositiveSmallIntegerField(
+        _("single row key"), default=1, unique=True, editable=False
+    )
+    legal_name_ja = models.CharField(_("legal name (Japanese)"), max_length=200, blank=True)
+    legal_name_en = models.CharField(_("legal name (English)"), max_length=200, blank=True)
+    address_ja = models.CharField(_("address (Japanese)"), max_length=300, blank=True)
+    address_en = models.CharField(_("address (English)"), max_length=300, blank=True)
+    representative_title_ja = models.CharField(
+        _("representative's title"), max_length=100, blank=True, help_text=_("e.g. 代表取締役")
+    )
+    representative_name_ja = models.CharField(
+        _("representative's name"), max_length=100, blank=True
+    )
+    complaint_department_ja = models.CharField(
+        _("complaint contact: department"), max_length=200, blank=True
+    )
+    complaint_phone = models.CharField(_("complaint contact: phone"), max_length=40, blank=True)
+    complaint_email = models.EmailField(_("complaint contact: email"), blank=True)
+    complaint_hours_ja = models.CharField(
+        _("complaint contact: hours"),
+        max_length=200,
+        blank=True,
+        help_text=_("e.g. 平日 9:00〜17:00"),
+    )
+    accredited_body_name_ja = models.CharField(
+        _("accredited personal information protection organisation"),
+        max_length=200,
+        blank=True,
+        help_text=_("認定個人情報保護団体, if the business is a member; leave empty if none."),
+    )
+    accredited_body_contact_ja = models.TextField(_("its complaint contact"), blank=True)
+    fee_purpose_notice = models.PositiveIntegerField(
+        _("fee: notification of purposes (yen)"), default=0
+    )
+    fee_hear = models.PositiveIntegerField(_("fee: disclosure by listening (yen)"), default=0)
+    fee_copy = models.PositiveIntegerField(_("fee: disclosure as a copy (yen)"), default=0)
+    fee_provision_records = models.PositiveIntegerField(
+        _("fee: disclosure of third-party provision records (yen)"), default=0
+    )
+    fee_payment_ja = models.TextField(
+        _("how a fee is paid"),
+        blank=True,
+        help_text=_("Shown with the fees when one of them is not free."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("updated by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("organisation (art. 32 public matters)")
+        verbose_name_plural = _("organisation (art. 32 public matters)")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(singleton=1), name="organisation_single_row")
+        ]
+
+    def __str__(self):
+        return self.legal_name_ja or str(_("Organisation"))
+
+    @property
+    def legal_name(self):
+        return in_language(self.legal_name_en, self.legal_name_ja)
+
+    @property
+    def address(self):
+        return in_language(self.address_en, self.address_ja)
+
+    @property
+    def representative(self):
+        return " ".join(
+            part for part in (self.representative_title_ja, self.representative_name_ja) if part
+        )
+
+
+# --- art. 28: recipients in a foreign country -------------------------------------------------
+
+
+class CrossBorderRecipient(models.Model):
+    """A third party in a foreign country that recordings or call data are provided to.
+
+    Entrusting calls to Twilio Inc. (United States) is such a provision (APPI art. 28). On the
+    basis of equivalent measures the business must check them periodically (rule 18(1)) and
+    tell a person about them on request (art. 28(3)): the register keeps both.
+    """
+
+    class Basis(models.TextChoices):
+        EQUIVALENT_MEASURES = (
+            "equivalent_measures",
+            _("Equivalent measures (contract, certifications)"),
+        )
+        CONSENT = "consent", _("The person's consent")
+        ADEQUATE_COUNTRY = "adequate_country", _("Country recognised as adequate")
+
+    recipient = models.CharField(_("recipient"), max_length=200, help_text=_("e.g. Twilio Inc."))
+    country_ja = models.CharField(_("country"), max_length=100, help_text=_("e.g. 米国"))
+    services_ja = models.CharField(
+        _("what is handled there"), max_length=300, help_text=_("e.g. 音声通話・録音・SMS")
+    )
+    basis = models.CharField(
+        _("basis"), max_length=32, choices=Basis.choices, default=Basis.EQUIVALENT_MEASURES
+    )
+    measures_ja = models.TextField(
+        _("the measures"),
+        help_text=_(
+            "What the recipient is bound to and how (the data processing agreement, its "
+            "certifications); published on the privacy page."
+        ),
+    )
+    country_regime_ja = models.TextField(
+        _("the country's personal information protection system"),
+        blank=True,
+        help_text=_("外的環境の把握: what the business knows of the law of that country."),
+    )
+    evidence = models.TextField(
+        _("evidence documents"),
+        blank=True,
+        help_text=_("One per line: the document's name, then its address or where it is filed."),
+    )
+    last_checked_on = models.DateField(_("last checked on"), null=True, blank=True, editable=False)
+    check_interval_months = models.PositiveSmallIntegerField(
+        _("check every (months)"),
+        default=12,
+        validators=[MinValueValidator(1), MaxValueValidator(36)],
+    )
+    next_check_on = models.DateField(
+        _("next check due"), null=True, blank=True, editable=False, db_index=True
+    )
+    reminded_for = models.DateField(
+        _("reminder sent for"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("The due date staff were last reminded of, so they are reminded once."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("foreign recipient")
+        verbose_name_plural = _("foreign recipients (cross-border register)")
+        ordering = ["pk"]
+
+    def __str__(self):
+        return f"{self.recipient}（{self.country_ja}）"
+
+    def save(self, *args, **kwargs):
+        self.next_check_on = self.due_after(self.last_checked_on)
+        super().save(*args, **kwargs)
+
+    def due_after(self, checked_on):
+        """The day the check after one made on ``checked_on`` is due (None: never checked)."""
+        if checked_on is None:
+            return None
+        month = checked_on.month - 1 + self.check_interval_months
+        year, month = checked_on.year + month // 12, month % 12 + 1
+        last_day = calendar.monthrange(year, month)[1]
+        return checked_on.replace(year=year, month=month, day=min(checked_on.day, last_day))
+
+    def is_overdue(self, today=None):
+        today = today or timezone.localdate()
+        return self.next_check_on is None or self.next_check_on < today
+
+    def evidence_lines(self):
+        return [line.strip() for line in self.evidence.splitlines() if line.strip()]
+
+
+class CrossBorderCheck(models.Model):
+    """One periodic check of a foreign recipient's measures: who, when, what, the outcome."""
+
+    class Result(models.TextChoices):
+        CONFIRMED = "confirmed", _("Measures confirmed")
+        ISSUES = "issues", _("Issues found, being addressed")
+        NOT_MET = "not_met", _("Measures not met")
+
+    recipient = models.ForeignKey(
+        CrossBorderRecipient,
+        on_delete=models.PROTECT,
+        related_name="checks",
+        verbose_name=_("foreign recipient"),
+    )
+    checked_on = models.DateField(_("checked on"))
+    checked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("checked by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    scope = models.TextField(_("what was checked"))
+    result = models.CharField(_("result"), max_length=16, choices=Result.choices)
+    note = models.TextField(_("note"), blank=True)
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("check of a foreign recipient")
+        verbose_name_plural = _("checks of foreign recipients")
+        ordering = ["-checked_on", "-pk"]
+
+    def __str__(self):
+        return f"{self.recipient} {self.checked_on}"

@@ -15,7 +15,8 @@ from audit import services as audit
 from audit.models import AccessEvent
 from contactcenter.roles import require
 
-from .models import Notice, NoticePurpose
+from . import organisation
+from .models import CrossBorderRecipient, Notice, NoticePurpose
 
 # How long a process may keep using its list of published notices before reading it again.
 # Published notices never change, so the list can only be missing one published in the
@@ -183,7 +184,28 @@ def notice_problems(notice):
                     "missing": "、".join(f"「{name}」" for name in missing),
                 }
             )
+    problems.extend(public_matters_problems())
     return problems
+
+
+def public_matters_problems():
+    """What the public page must state under APPI art. 32 and 28 that is not configured yet.
+
+    Calls are always carried by Twilio Inc. in the United States, so the cross-border
+    register must name at least one recipient before any notice can be published.
+    """
+    missing = organisation.missing_items()
+    if not CrossBorderRecipient.objects.exists():
+        missing.append(_("a recipient in the cross-border register (Twilio Inc., United States)"))
+    if not missing:
+        return []
+    return [
+        _(
+            "The public page must state every item APPI art. 32 requires. Missing: "
+            "%(missing)s. Fill them in under Organisation and the cross-border register."
+        )
+        % {"missing": "、".join(f"「{item}」" for item in missing)}
+    ]
 
 
 def fill_announcements(notice):

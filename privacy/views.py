@@ -10,7 +10,23 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from . import crossborder, measures
+from . import organisation as organisation_settings
 from .models import Notice
+
+
+def public_matters_context(notice):
+    """The items APPI art. 32 asks be public, read live: the business, its complaint contact,
+    each kind of request with its fee, the safety measures and the foreign recipients."""
+    summary = crossborder.public_summary()
+    organisation = organisation_settings.current()
+    return {
+        "organisation": organisation,
+        "fees": organisation_settings.fees(organisation),
+        "any_fee": any(row["amount"] for row in organisation_settings.fees(organisation)),
+        "cross_border": summary,
+        "measures": measures.sections(notice, summary=summary),
+    }
 
 
 def notice_context(notice):
@@ -26,6 +42,7 @@ def notice_context(notice):
         "is_current": notice.effective_from <= now
         and (following is None or following.effective_from > now),
         "is_scheduled": notice.effective_from > now,
+        **public_matters_context(notice),
     }
 
 
@@ -94,6 +111,67 @@ def notice_json(request, version):
                 }
                 for announced in context["purposes"]
             ],
+            **public_matters_json(notice, context),
         },
         json_dumps_params={"ensure_ascii": False, "indent": 2},
     )
+
+
+def _date(value):
+    return value.isoformat() if value else None
+
+
+def public_matters_json(notice, context):
+    """The art. 32 items as data: the same as the page shows, both languages where they exist."""
+    organisation = context["organisation"]
+    return {
+        "organisation": {
+            "legal_name": {"ja": organisation.legal_name_ja, "en": organisation.legal_name_en},
+            "address": {"ja": organisation.address_ja, "en": organisation.address_en},
+            "representative": {
+                "title": organisation.representative_title_ja,
+                "name": organisation.representative_name_ja,
+            },
+        },
+        "complaints": {
+            "department": organisation.complaint_department_ja,
+            "phone": organisation.complaint_phone,
+            "email": organisation.complaint_email,
+            "hours": organisation.complaint_hours_ja,
+            "accredited_body": (
+                {
+                    "name": organisation.accredited_body_name_ja,
+                    "contact": organisation.accredited_body_contact_ja,
+                }
+                if organisation.accredited_body_name_ja
+                else None
+            ),
+        },
+        "requests": {
+            "portal": settings.PUBLIC_BASE_URL + reverse("portal:start"),
+            "identity_check": "phone_number_possession",
+            "kinds": [
+                {
+                    "code": row["kind"].code,
+                    "article": row["kind"].article,
+                    "fee_yen": row["amount"],
+                    "chargeable": row["chargeable"],
+                }
+                for row in context["fees"]
+            ],
+            "fee_payment": organisation.fee_payment_ja,
+        },
+        "safety_measures": {
+            "ja": measures.sections_in("ja", notice, summary=context["cross_border"]),
+            "en": measures.sections_in("en", notice, summary=context["cross_border"]),
+            "configuration": measures.facts(notice),
+        },
+        "cross_border": [
+            {
+                **row,
+                "last_checked": _date(row["last_checked"]),
+                "next_check": _date(row["next_check"]),
+            }
+            for row in context["cross_border"]
+        ],
+    }

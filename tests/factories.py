@@ -83,8 +83,36 @@ class NoticeFactory(factory.django.DjangoModelFactory):
     def purposes(self, create, extracted, **kwargs):
         from privacy.models import NoticePurpose
 
+        complete_organisation()  # so that the notice can be published (art. 32 items)
         for purpose in extracted or ():
             NoticePurpose.objects.create(notice=self, purpose=purpose)
+
+
+def complete_organisation():
+    """The organisation settings and a cross-border recipient, as publishing requires."""
+    from privacy.models import CrossBorderRecipient, Organisation
+
+    organisation, _created = Organisation.objects.get_or_create(
+        singleton=1,
+        defaults={
+            "legal_name_ja": "株式会社サンプルコールセンター",
+            "address_ja": "東京都千代田区丸の内一丁目1番1号",
+            "representative_title_ja": "代表取締役",
+            "representative_name_ja": "山田太郎",
+            "complaint_department_ja": "お客様相談窓口",
+            "complaint_phone": "0120-000-000",
+            "complaint_email": "privacy@example.jp",
+            "complaint_hours_ja": "平日 9:00〜17:00",
+        },
+    )
+    if not CrossBorderRecipient.objects.exists():
+        CrossBorderRecipient.objects.create(
+            recipient="Twilio Inc.",
+            country_ja="米国",
+            services_ja="音声通話・録音・SMS",
+            measures_ja="データ処理契約（DPA）を締結し、ISO/IEC 27001 認証を確認しています。",
+        )
+    return organisation
 
 
 def published_notice(*, purposes, effective_from=None, by=None):
