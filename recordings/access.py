@@ -42,6 +42,7 @@ class Access:
     REASONS = {
         "allowed": _("Allowed."),
         "not_stored": _("This recording cannot be played: it has been purged or was never stored."),
+        "sealed": _("The use of this recording was stopped at the customer's request."),
         "no_permission": _("Your role does not allow listening to recordings."),
         "no_purpose": _("Choose the purpose for which you are listening."),
         "not_announced": _(
@@ -88,7 +89,7 @@ def _refuse(reason, **details):
 
 def open_windows(recording, *, at=None):
     """The recording's purposes whose window is open at ``at`` (default now)."""
-    if recording.status != Recording.Status.STORED:
+    if recording.status != Recording.Status.STORED or recording.sealed_at is not None:
         return RecordingPurpose.objects.none()
     return (
         RecordingPurpose.objects.filter(recording=recording, usable_until__gt=at or timezone.now())
@@ -119,6 +120,8 @@ def check_access(user, recording, purpose_code, *, download=False, at=None):
         return _refuse("no_permission")
     if recording.status != Recording.Status.STORED:
         return _refuse("not_stored")
+    if recording.sealed_at is not None:
+        return _refuse("sealed")
     if not purpose_code:
         return _refuse("no_purpose")
     window = (
@@ -180,7 +183,10 @@ def customer_label(phone_number):
 
 def check_disclosure(recording, *, phone_number, until, at=None):
     """May the holder of ``phone_number`` hear ``recording`` now, under a grant that lasts
-    ``until``? Only a stored recording of a call from that number, while the grant lasts."""
+    ``until``? Only a stored recording of a call from that number, while the grant lasts.
+
+    A sealed recording (use stopped at the customer's request) is still heard here: hearing
+    one's own recording is disclosure to the person (art. 33), not a use of it."""
     if recording.status != Recording.Status.STORED:
         return _refuse("not_stored")
     if until <= (at or timezone.now()):
@@ -247,6 +253,7 @@ def training_recordings(user, *, at=None):
     at = at or timezone.now()
     recordings = Recording.objects.filter(
         status=Recording.Status.STORED,
+        sealed_at__isnull=True,
         purposes__allows_training_review=True,
         purposes__usable_until__gt=at,
     )

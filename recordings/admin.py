@@ -577,3 +577,8 @@ class CallAdmin(ConsentCallAdmin):
         if status is None:
             return _("No recording")
         return RECORDING_STATUS_LABELS.get(status, status)
+
+
+# --- the third-party provision ledger (its own module: recordings/provision_admin.py) -------
+
+from . import provision_admin  # noqa: E402, F401  (registers ProvisionRecordAdmin)

@@ -12,10 +12,11 @@ Destroying the wrapped key makes the audio unrecoverable, backups included.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.deletion import ProtectedError
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AccessEvent
@@ -169,6 +170,19 @@ class Recording(models.Model):
         blank=True,
         verbose_name=_("marked as training material by"),
     )
+    # Use stopped at the customer's request (APPI art. 35 利用停止) while the recording is
+    # kept: nobody may use it any more (playback, training, provision to a third party), but
+    # it stays until its retention ends or the customer asks for its deletion.
+    sealed_at = models.DateTimeField(_("use stopped (sealed) at"), null=True, blank=True)
+    sealed_reason = models.TextField(_("reason use was stopped"), blank=True)
+    sealed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("use stopped by"),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -208,6 +222,10 @@ class Recording(models.Model):
     def delete(self, *args, **kwargs):
         refuse_to_delete_audited(Recording.objects.filter(pk=self.pk))
         return super().delete(*args, **kwargs)
+
+    @property
+    def is_sealed(self):
+        return self.sealed_at is not None
 
 
 class RecordingPurpose(models.Model):
@@ -382,3 +400,183 @@ class ReconciliationRun(models.Model):
 
     def __str__(self):
         return f"{timezone.localtime(self.started_at):%Y-%m-%d %H:%M} ({self.get_status_display()})"
+
+
+# --- the third-party provision ledger (第三者提供記録, APPI arts. 29/30) ------------------------
+
+
+class ProvisionRecordQuerySet(models.QuerySet):
+    """Append-only, like the consent ledger: a record is never changed, and only the expiry
+    of its retention deletes it (``recordings.provision.delete_expired``, audited)."""
+
+    def update(self, **kwargs):
+        raise ValidationError(_("Provision records cannot be changed."))
+
+    def delete(self):
+        raise ValidationError(
+            _("Provision records cannot be deleted; they are deleted when their retention ends.")
+        )
+
+    def unexpired(self, at=None):
+        return self.filter(retain_until__gt=at or timezone.now())
+
+    def expired(self, at=None):
+        return self.filter(retain_until__lte=at or timezone.now())
+
+    def claim_export(self, pk, *, at):
+        """Mark record ``pk``'s export as downloaded, if it was not yet; return whether this
+        call did it (a conditional UPDATE: two downloads at once, one wins)."""
+        rows = models.QuerySet.update(self.filter(pk=pk, exported_at__isnull=True), exported_at=at)
+        return rows == 1
+
+    def delete_expired(self, at):
+        """Delete the records whose retention ended by ``at``; the only deletion there is."""
+        return models.QuerySet.delete(self.expired(at))
+
+
+class ProvisionRecord(models.Model):
+    """One hand-over of a recording or call data to someone outside the company.
+
+    What APPI art. 29 and rule 20 ask the provider to record: when, to whom (name, and the
+    address of a company), about whom, which items, and on which basis (for consent, that
+    the person consented). Hand-overs on a legal ground (art. 27(1)) and to the company that
+    entrusted the work (art. 27(5)(i)) need no record in law; they are recorded all the same,
+    so that every hand-over can be accounted for.
+    """
+
+    class RecipientKind(models.TextChoices):
+        CLIENT = "client", _("Client company")
+        INSURER = "insurer", _("Insurer")
+        LAWYER = "lawyer", _("Lawyer")
+        POLICE = "police", _("Police")
+        COURT = "court", _("Court")
+        OTHER = "other", _("Other recipient")
+
+    class Item(models.TextChoices):
+        AUDIO = "audio", _("Call recording (audio)")
+        CALL = "call", _("Call record")
+        CONSENT = "consent", _("Consent records")
+
+    class Basis(models.TextChoices):
+        CONSENT = "consent", _("The customer's consent to this provision")
+        LEGAL_GROUND = "legal_ground", _("Required by law (APPI art. 27(1))")
+        ENTRUSTMENT = "entrustment", _("Entrustment (to the client that entrusted the work)")
+
+    class ConsentMethod(models.TextChoices):
+        WRITTEN = "written", _("In writing (signed form, letter)")
+        RECORDED_CALL = "recorded_call", _("Orally, on a recorded call")
+        EMAIL = "email", _("By email or web form")
+
+    provided_at = models.DateTimeField(_("provided at"), default=timezone.now)
+    recipient_name = models.CharField(_("recipient (name)"), max_length=200)
+    recipient_kind = models.CharField(
+        _("kind of recipient"), max_length=16, choices=RecipientKind.choices
+    )
+    recipient_address = models.TextField(
+        _("recipient's address or contact"),
+        help_text=_("For a company or an office: its address."),
+    )
+    customer = models.ForeignKey(
+        "contactcenter.Customer",
+        on_delete=models.PROTECT,
+        related_name="provision_records",
+        null=True,
+        blank=True,
+        verbose_name=_("customer"),
+    )
+    # The number as text too, so that the record reads on its own (and is found by number).
+    phone_number = models.CharField(_("phone number"), max_length=16, blank=True)
+    call = models.ForeignKey(
+        Call, on_delete=models.PROTECT, related_name="provision_records", verbose_name=_("call")
+    )
+    recording = models.ForeignKey(
+        Recording,
+        on_delete=models.PROTECT,
+        related_name="provision_records",
+        verbose_name=_("recording"),
+    )
+    items = models.JSONField(_("items provided"), default=list)
+    basis = models.CharField(_("basis of the provision"), max_length=16, choices=Basis.choices)
+    ground_text = models.TextField(
+        _("legal ground (law or order)"),
+        blank=True,
+        help_text=_("For a legal ground: which law or order, with its reference number."),
+    )
+    # The consent to a provision is its own consent (to this recipient, for this use), not
+    # the consent to recording the consent ledger keeps: the record carries its evidence.
+    consent_method = models.CharField(
+        _("how consent was given"), max_length=16, choices=ConsentMethod.choices, blank=True
+    )
+    consent_obtained_at = models.DateField(_("consent given on"), null=True, blank=True)
+    consent_statement = models.TextField(
+        _("how the consent was confirmed"),
+        blank=True,
+        help_text=_("Who confirmed it, and where the evidence is kept."),
+    )
+    in_contract_document = models.BooleanField(
+        _("recorded in a contract with the person"),
+        default=False,
+        help_text=_(
+            "The provision is part of a service to the person and its details are written in "
+            "the contract or other documents of that service (rule 19(3)): kept 1 year."
+        ),
+    )
+    provided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("provided by"),
+    )
+    retain_until = models.DateTimeField(_("record kept until"))
+    note = models.TextField(_("note"), blank=True)
+    exported_at = models.DateTimeField(_("export downloaded at"), null=True, blank=True)
+
+    objects = ProvisionRecordQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("third-party provision record")
+        verbose_name_plural = _("third-party provision records")
+        ordering = ["-provided_at", "-pk"]
+        indexes = [
+            models.Index(fields=["phone_number", "-provided_at"], name="provision_number_idx"),
+            models.Index(fields=["retain_until"], name="provision_retain_until_idx"),
+        ]
+        permissions = [
+            ("provide_to_third_party", _("Can provide recordings to a third party")),
+        ]
+
+    def __str__(self):
+        return f"{self.local_date} {self.recipient_name} ({self.get_recipient_kind_display()})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValidationError(_("Provision records cannot be changed."))
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError(
+            _("Provision records cannot be deleted; they are deleted when their retention ends.")
+        )
+
+    @property
+    def local_date(self):
+        return f"{timezone.localtime(self.provided_at):%Y-%m-%d}"
+
+    def item_labels(self):
+        labels = dict(self.Item.choices)
+        return [str(labels.get(item, item)) for item in self.items]
+
+    def summary_ja(self):
+        """What the person may see of this record (APPI art. 33(5)), in Japanese: the date,
+        the recipient and its kind, the items and the basis. Not the staff member, the
+        address or the note."""
+        with translation.override("ja"):
+            return {
+                "date": self.local_date,
+                "recipient": self.recipient_name,
+                "recipient_kind": str(self.get_recipient_kind_display()),
+                "items": self.item_labels(),
+                "basis": str(self.get_basis_display()),
+                "ground": self.ground_text if self.basis == self.Basis.LEGAL_GROUND else "",
+            }

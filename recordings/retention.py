@@ -252,6 +252,26 @@ def stop_using_on_request(recordings, *, reason=Tombstone.Reason.CUSTOMER_REQUES
     )
 
 
+def seal(recordings, *, by, reason):
+    """Stop every use of ``recordings`` while keeping them (利用停止, APPI art. 35): once
+    sealed, none can be played by staff, reviewed or marked for training, or provided to a
+    third party; each stays until its retention ends or the customer asks for its deletion
+    (a seal does not purge). Return how many were sealed now (one already sealed keeps its
+    first seal).
+
+    Runs in the caller's transaction (the decision on the customer's request), which
+    records the decision and the recordings it sealed in its own audit event.
+    """
+    if not (reason or "").strip():
+        raise ValueError(_("Give the reason use is stopped."))
+    ids = [recording.pk for recording in recordings]
+    now = timezone.now()
+    with transaction.atomic():
+        return Recording.objects.filter(
+            pk__in=ids, sealed_at__isnull=True, status__in=WITHDRAWABLE
+        ).update(sealed_at=now, sealed_reason=reason.strip(), sealed_by=by, updated_at=now)
+
+
 def withdraw_consent(*, customer=None, operator=None, by=None, method=None, note="", at=None):
     """Write a withdrawal of consent to the ledger (a customer's, or an operator's) and stop
     using what it covered, in one transaction: once it commits, none of the recordings it

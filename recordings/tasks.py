@@ -7,7 +7,7 @@ import random
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from . import ingest, outbox, reconcile, retention
+from . import ingest, outbox, provision, reconcile, retention
 
 logger = logging.getLogger(__name__)
 
@@ -90,3 +90,10 @@ def reconcile_twilio():
     """Bring recordings and calls in line with Twilio's lists (beat runs it every 15 minutes);
     a failed run is recorded, never raised."""
     return reconcile.reconcile().pk
+
+
+@shared_task
+def delete_expired_provision_records():
+    """Delete the third-party provision records whose retention ended (beat runs it daily);
+    the deletion is audited."""
+    return provision.delete_expired()

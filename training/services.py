@@ -29,6 +29,10 @@ def mark_training_material(recording, *, by, request=None):
     """Offer ``recording`` to every operator for training review (while its window is open).
     Only for who may play any recording (``NotAllowed`` otherwise, nothing changes)."""
     require(by, PLAY, _("Your role does not allow choosing training material."))
+    if recording.sealed_at is not None:
+        raise NotOpenForTraining(
+            _("The use of this recording was stopped at the customer's request.")
+        )
     has_open_training = recording.purposes.filter(
         allows_training_review=True, usable_until__gt=timezone.now()
     ).exists()

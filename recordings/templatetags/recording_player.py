@@ -13,6 +13,7 @@ def recording_player(context, recording):
     return {
         "recording": recording,
         "stored": recording.status == Recording.Status.STORED,
+        "sealed": recording.sealed_at is not None,
         "windows": windows_for(user, recording),
         "can_download": may_download(user),
         "csrf_token": context.get("csrf_token"),
