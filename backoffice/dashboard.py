@@ -89,7 +89,7 @@ def figures(*, now=None):
     calls = [{key: day[key] for key in ("day", "calls", "answered", "missed")} for day in days]
     consent = [{key: day[key] for key in ("day", "granted", "refused")} for day in days]
     recording_keys = tuple(rollup.RECORDING_STATUSES)
-    open_statuses = [CustomerRequest.Status.RECEIVED, CustomerRequest.Status.IN_REVIEW]
+    open_statuses = CustomerRequest.OPEN_STATUSES
     requests = CustomerRequest.objects.filter(status__in=open_statuses).aggregate(
         open=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now))
     )

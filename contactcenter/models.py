@@ -161,6 +161,18 @@ class Customer(models.Model):
             "refusal or a withdrawal. Read on every incoming call, so the ledger is not."
         ),
     )
+    # APPI art. 35(3),(5): set when the customer's request to stop third-party provision is
+    # granted; recordings.provision refuses to hand over their data from then on.
+    provision_stopped_at = models.DateTimeField(
+        _("third-party provision stopped at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "Set when the customer's request to stop provision to third parties was granted: "
+            "nothing about them is handed to a third party from then on."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = CustomerQuerySet.as_manager()

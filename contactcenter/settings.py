@@ -505,6 +505,12 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@localhost")
 
 # Days within which a customer's request must be answered (the queue shows it as overdue).
 PORTAL_REQUEST_DUE_DAYS = _int("PORTAL_REQUEST_DUE_DAYS", 7, minimum=1)
+# Recycled numbers (portal/ownership.py): a caller sees a call only by giving its day and time
+# (within this many minutes either side), a limited number of times per proof of the number;
+# a call older than this many days may be an earlier holder's and is confirmed by staff.
+PORTAL_CALL_TIME_WINDOW_MINUTES = _int("PORTAL_CALL_TIME_WINDOW_MINUTES", 90, minimum=5)
+PORTAL_CALL_LOOKUPS = _int("PORTAL_CALL_LOOKUPS", 10, minimum=1)
+PORTAL_CALL_MAX_AGE_DAYS = _int("PORTAL_CALL_MAX_AGE_DAYS", 90, minimum=1)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 
@@ -582,8 +588,18 @@ CELERY_BEAT_SCHEDULE = {
     # Recordings and calls whose callbacks never reached us are brought in line with Twilio's
     # lists (each run reads back at least 24 h, so runs overlap).
     "reconcile-twilio": {"task": "recordings.tasks.reconcile_twilio", "schedule": 15.0 * 60},
+    # Third-party provision records whose retention (1 or 3 years) ended are deleted, daily.
+    "delete-expired-provision-records": {
+        "task": "recordings.tasks.delete_expired_provision_records",
+        "schedule": 24.0 * 60 * 60,
+    },
     # The audit trail's chain head is signed and written outside the database (when it grew).
     "anchor-audit-trail": {"task": "audit.tasks.anchor_audit_trail", "schedule": 15.0 * 60},
+    # Staff are reminded of foreign recipients whose periodic check (APPI art. 28) falls due.
+    "remind-cross-border-checks": {
+        "task": "privacy.tasks.remind_cross_border_checks",
+        "schedule": 24.0 * 60 * 60,
+    },
     # The dashboard's past days counted again (recordings of a past day fetched or purged late).
     "refresh-daily-figures": {
         "task": "backoffice.tasks.refresh_daily_figures",

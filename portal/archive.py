@@ -5,35 +5,10 @@ consent's details. It is written to the response as it is built: the audio is de
 segment at a time and never stored in the clear, in memory or on disk, as a whole.
 """
 
-import zipfile
-
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from recordings.playback import AudioSource
-
-
-class _Pipe:
-    """A write-only, unseekable file whose writes are collected for the next yield."""
-
-    def __init__(self):
-        self.pieces = []
-        self.written = 0
-
-    def write(self, data):
-        self.pieces.append(bytes(data))
-        self.written += len(data)
-        return len(data)
-
-    def tell(self):
-        return self.written
-
-    def flush(self):
-        pass
-
-    def take(self):
-        pieces, self.pieces = self.pieces, []
-        return b"".join(pieces)
+from recordings.playback import zip_with_audio
 
 
 def details_text(link):
@@ -63,20 +38,4 @@ def details_text(link):
 
 
 def copy_archive(link):
-    pipe = _Pipe()
-    source = AudioSource(link.recording, "both")
-    try:
-        with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED) as archive:
-            archive.writestr(f"{link.request.reference}.txt", details_text(link))
-            yield pipe.take()
-            info = zipfile.ZipInfo(
-                f"{link.recording.sid}.wav",
-                date_time=timezone.localtime(link.recording.call.started_at).timetuple()[:6],
-            )
-            with archive.open(info, "w", force_zip64=True) as entry:
-                for chunk in source.read():
-                    entry.write(chunk)
-                    yield pipe.take()
-        yield pipe.take()
-    finally:
-        source.close()
+    return zip_with_audio(f"{link.request.reference}.txt", details_text(link), link.recording)

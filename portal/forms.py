@@ -49,6 +49,23 @@ class CodeForm(forms.Form):
         return code
 
 
+class CallLookupForm(forms.Form):
+    """When the caller called: the day and the approximate time (portal/ownership.py)."""
+
+    day = forms.DateField(
+        label=_("Day of the call"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    time = forms.TimeField(
+        label=_("Approximate time"), widget=forms.TimeInput(attrs={"type": "time"})
+    )
+
+    def clean_day(self):
+        day = self.cleaned_data["day"]
+        if day > timezone.localdate():
+            raise forms.ValidationError(_("That day has not come yet."))
+        return day
+
+
 class RequestForm(forms.Form):
     calls = forms.MultipleChoiceField(
         label=_("Which calls"), required=False, widget=forms.CheckboxSelectMultiple
@@ -63,6 +80,23 @@ class RequestForm(forms.Form):
         choices=CustomerRequest.CopyFormat.choices,
         widget=forms.RadioSelect,
         required=False,
+    )
+    correction_target = forms.ChoiceField(
+        label=_("For a correction: what is wrong?"),
+        choices=CustomerRequest.CorrectionTarget.choices,
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    correction_wrong = forms.CharField(
+        label=_("For a correction: what we have now"),
+        required=False,
+        max_length=500,
+    )
+    correction_right = forms.CharField(
+        label=_("For a correction: what is right"),
+        required=False,
+        max_length=500,
+        help_text=_("The recording itself is not changed: it is what was said."),
     )
     message = forms.CharField(
         label=_("Anything we should know (optional)"),
@@ -92,10 +126,24 @@ class RequestForm(forms.Form):
     def clean(self):
         data = super().clean()
         kind = data.get("kind")
-        if kind and kind != CustomerRequest.Kind.WITHDRAW and not data.get("calls"):
+        if kind in CustomerRequest.ABOUT_CALLS and not data.get("calls"):
             self.add_error("calls", _("Choose the call or calls your request is about."))
+        if kind == CustomerRequest.Kind.CORRECT:
+            if not data.get("correction_target"):
+                self.add_error("correction_target", _("Choose what should be corrected."))
+            if not data.get("correction_right", "").strip():
+                self.add_error("correction_right", _("Tell us what is right."))
+            elif data.get("correction_target") == "call" and not data.get("calls"):
+                self.add_error("calls", _("Choose the call whose details should be corrected."))
         if kind == CustomerRequest.Kind.COPY and not data.get("copy_format"):
             self.add_error("copy_format", _("Choose the form of the copy."))
         if data.get("on_behalf") and not data.get("representative", "").strip():
             self.add_error("representative", _("Tell us who you are and how you are related."))
         return data
+
+    def correction(self):
+        """The correction's fields as ``requests.submit`` takes them."""
+        return {
+            name: self.cleaned_data.get(name, "")
+            for name in ("correction_target", "correction_wrong", "correction_right")
+        }

@@ -6,11 +6,21 @@
   "your calls" page, where the proven number stands in for the token (``links_of_number``);
 * delete, suspend → the recordings' purpose windows close and they are purged (a legal hold
   keeps one, unusable, and the customer is told);
-* withdraw → the consent ledger records the withdrawal, and the pipeline purges what it covered.
+* seal (利用停止, the recording kept) → the recordings are sealed: no staff use, no training,
+  no provision, kept until their retention ends or the customer asks for deletion;
+* withdraw → the consent ledger records the withdrawal, and the pipeline purges what it covered;
+* purpose_notice, cross_border, provision_records → the answer, written from the notice in
+  force, the cross-border register and the provision ledger (``answers``);
+* correct → the customer record's name is corrected, or the correction of a call's details is
+  added to the call's record (the request, kept with it);
+* stop_provision → the customer is flagged; ``recordings.provision`` refuses from then on.
 
-Every step goes to the access audit trail; the customer is told when the request closes: by
-SMS on a mobile proven by SMS, otherwise by a voice call in Japanese (``answer_by``, decided when
-the number was proven), which for a granted hearing plays the recordings.
+A kind the organisation charges a fee for waits (手数料の確認待ち) until staff confirm the
+payment (``confirm_fee``). Every decision — granted, refused, closed — writes a decision notice
+(``decisions``). Every step goes to the access audit trail; the customer is told when the
+request closes: by SMS on a mobile proven by SMS, with the link to the written decision,
+otherwise by a voice call in Japanese (``answer_by``, decided when the number was proven),
+which for a granted hearing plays the recordings and offers to read the notice.
 """
 
 import hashlib
@@ -34,15 +44,19 @@ from audit.models import AccessEvent
 from consent.models import ConsentRecord
 from contactcenter.models import Call, Customer
 from contactcenter.roles import COMPLIANCE, SUPERVISOR, require
+from privacy import organisation
 from recordings import access, retention
 from recordings.models import Recording
 
-from .models import CustomerRequest, ListeningLink, PhonePlay, PhoneVerification
+from . import answers, decisions
+from .models import CustomerRequest, DecisionNotice, ListeningLink, PhonePlay, PhoneVerification
 
 logger = logging.getLogger(__name__)
 
 Kind = CustomerRequest.Kind
 Status = CustomerRequest.Status
+Decision = DecisionNotice.Decision
+Target = CustomerRequest.CorrectionTarget
 Action = AccessEvent.Action
 Channel = PhoneVerification.Channel
 LINK_LIFETIME = timedelta(hours=48)
@@ -75,6 +89,9 @@ def submit(
     message="",
     on_behalf=False,
     representative="",
+    correction_target="",
+    correction_wrong="",
+    correction_right="",
     answer_by=Channel.SMS,
     http_request=None,
 ):
@@ -82,11 +99,19 @@ def submit(
     ``answer_by`` (SMS or a voice call) was decided when the number was proven.
 
     Only calls from that number can be named (any other id is ignored, not revealed), and
-    to hear or copy, only calls with a stored recording.
+    to hear or copy, only calls with a stored recording. A kind the organisation charges a
+    fee for (``privacy.organisation.fee_for``) waits for staff to confirm the payment.
     """
+    if kind not in Kind.values:
+        raise RequestError(_("Choose what you would like us to do."))
     calls = list(Call.objects.filter(pk__in=call_ids, customer__phone_number=phone_number))
-    if kind != Kind.WITHDRAW and not calls:
+    if kind in CustomerRequest.ABOUT_CALLS and not calls:
         raise RequestError(_("Choose the call or calls your request is about."))
+    if kind == Kind.CORRECT:
+        if correction_target not in Target.values or not correction_right.strip():
+            raise RequestError(_("Say what should be corrected and what is right."))
+        if correction_target == Target.CALL and not calls:
+            raise RequestError(_("Choose the call whose details should be corrected."))
     if kind in (Kind.HEAR, Kind.COPY):
         recorded = set(
             Recording.objects.filter(call__in=calls, status=Recording.Status.STORED).values_list(
@@ -98,12 +123,19 @@ def submit(
     if kind == Kind.COPY and copy_format not in CustomerRequest.CopyFormat.values:
         raise RequestError(_("Choose the form of the copy."))
     now = timezone.now()
+    correcting = kind == Kind.CORRECT
+    fee = organisation.fee_for(str(CustomerRequest.FEE_KINDS.get(kind, kind)))
     with transaction.atomic():
         customer_request = CustomerRequest.objects.create(
             phone_number=phone_number,
             customer=Customer.objects.filter(phone_number=phone_number).first(),
             kind=kind,
+            status=Status.AWAITING_FEE if fee else Status.RECEIVED,
+            fee_yen=fee,
             copy_format=copy_format if kind == Kind.COPY else "",
+            correction_target=correction_target if correcting else "",
+            correction_wrong=correction_wrong.strip() if correcting else "",
+            correction_right=correction_right.strip() if correcting else "",
             message=message.strip(),
             on_behalf=on_behalf,
             representative=representative.strip(),
@@ -121,11 +153,46 @@ def submit(
                 "kind": kind,
                 "calls": [call.sid for call in calls],
                 "on_behalf": on_behalf,
+                "fee_yen": fee,
             },
             request=http_request,
         )
         transaction.on_commit(lambda: _notify_staff(customer_request))
     return customer_request
+
+
+def how_to_pay():
+    """How to pay a request's fee, as the organisation settings say, in the person's words."""
+    text = organisation.current().fee_payment_ja.strip()
+    return text or _("We will contact you about how to pay.")
+
+
+def confirm_fee(customer_request, *, by, http_request=None):
+    """Staff confirm that the fee of a request awaiting it was paid: the request is received
+    and proceeds as any other. Audited as a step of the decision (``fee_confirmed``)."""
+    require(by, DECIDE, _("Your role does not allow deciding customers' requests."))
+    with transaction.atomic():
+        moved = CustomerRequest.objects.transition(
+            customer_request.pk,
+            to=Status.RECEIVED,
+            only_from=[Status.AWAITING_FEE],
+            fee_confirmed_at=timezone.now(),
+            fee_confirmed_by=by,
+        )
+        if not moved:
+            raise RequestError(_("This request is not waiting for a fee."))
+        confirmed = CustomerRequest.objects.get(pk=customer_request.pk)
+        audit.record(
+            Action.REQUEST_DECIDED,
+            actor=by,
+            detail={
+                "request": confirmed.reference,
+                "decision": "fee_confirmed",
+                "fee_yen": confirmed.fee_yen,
+            },
+            request=http_request,
+        )
+    return confirmed
 
 
 def _notify_staff(customer_request):
@@ -203,6 +270,8 @@ def approve(customer_request, *, by, reason="", http_request=None):
         locked.new_links = []
         if not locked.is_open:
             raise RequestError(_("This request is already closed."))
+        if locked.awaits_fee:
+            raise RequestError(_("The fee has not been confirmed yet: confirm the payment first."))
         outcome = _fulfil(locked, by=by)
         closed = CustomerRequest.objects.transition(
             locked.pk,
@@ -215,19 +284,47 @@ def approve(customer_request, *, by, reason="", http_request=None):
             raise RequestError(_("This request is already closed."))
         links, locked.new_links = locked.new_links, []
         locked.refresh_from_db()
+        with translation.override(locked.language):
+            reasons = reason.strip() or _(
+                "We confirmed that you hold the phone number the calls were made from, and "
+                "your request meets what the law provides."
+            )
+        notice = decisions.issue(
+            locked, decision=Decision.GRANTED, by=by, reasons=reasons, answer=outcome["answer"]
+        )
         audit.record(
             Action.REQUEST_DECIDED,
             actor=by,
-            detail={"request": locked.reference, "decision": "done", **outcome["audit"]},
+            detail={
+                "request": locked.reference,
+                "decision": "done",
+                "notice": notice.pk,
+                **outcome["audit"],
+            },
             request=http_request,
         )
     if outcome.get("purge"):
         retention.purge_due(recording_ids=outcome["purge"], by=by)
-    if locked.answer_by == Channel.CALL:
-        _call_customer(locked, outcome["voice"], links=links, http_request=http_request)
-    else:
-        _tell_customer(locked, outcome["sms"])
+    _answer(
+        locked,
+        notice,
+        sms=outcome["sms"],
+        voice=outcome["voice"],
+        links=links,
+        http_request=http_request,
+    )
     return outcome
+
+
+def _answer(customer_request, notice, *, sms, voice, links=(), http_request=None):
+    """Tell the customer the decision, after it committed: by SMS with the link to the written
+    decision, or by a call that says it and offers to read the notice."""
+    if customer_request.answer_by == Channel.CALL:
+        _call_customer(
+            customer_request, voice, links=links, notice=notice, http_request=http_request
+        )
+    else:
+        _tell_customer(customer_request, f"{sms} {decisions.sms_line(notice)}")
 
 
 def _fulfil(customer_request, *, by):
@@ -257,11 +354,16 @@ def _fulfil(customer_request, *, by):
                     f"確認したあと、『お客様の通話』のページで、{_link_hours()}時間"
                     "ダウンロードできます。"
                 )
+            answer = _(
+                "%(count)d recording(s) may be heard for %(hours)d hours, up to %(plays)d "
+                "times each, from the links we sent or from the “Your calls” page of the portal."
+            ) % {"count": len(links), "hours": _link_hours(), "plays": LINK_PLAYS}
             return {
                 "summary": summary,
                 "audit": {"links": [r.sid for r in recordings_]},
                 "sms": sms,
                 "voice": voice + "これから、通話の録音をお聞かせします。",
+                "answer": answer,
             }
         if kind in (Kind.DELETE, Kind.SUSPEND):
             due, kept = retention.stop_using_on_request(_stored_recordings(customer_request))
@@ -279,6 +381,7 @@ def _fulfil(customer_request, *, by):
                 % {"purged": ", ".join(purged) or "—", "held": ", ".join(held) or "—"},
                 "audit": {"purged": purged, "held": held},
                 "sms": sms,
+                "answer": sms,
                 "voice": f"ご請求{_spoken(customer_request)}について、"
                 + (
                     f"録音の利用を停止しました。{len(held)}件は法律上の理由で当面保管し、"
@@ -288,9 +391,9 @@ def _fulfil(customer_request, *, by):
                 ),
                 "purge": [recording.pk for recording in due],  # once the decision commits
             }
-        customer = customer_request.customer or Customer.objects.create(
-            phone_number=customer_request.phone_number
-        )
+        if kind in _ANSWERS:
+            return _ANSWERS[kind](customer_request, by=by)
+        customer = _customer_of(customer_request)
         retention.withdraw_consent(
             customer=customer,
             by=by,
@@ -298,17 +401,152 @@ def _fulfil(customer_request, *, by):
             note=_("Request %(reference)s made through the portal")
             % {"reference": customer_request.reference},
         )
+        sms = _(
+            "Your request %(reference)s: we will no longer record your calls, and the "
+            "recordings we had are being deleted."
+        ) % {"reference": customer_request.reference}
         return {
             "summary": _("Withdrawal recorded in the consent ledger."),
             "audit": {"withdrawn": True},
-            "sms": _(
-                "Your request %(reference)s: we will no longer record your calls, and the "
-                "recordings we had are being deleted."
-            )
-            % {"reference": customer_request.reference},
+            "sms": sms,
+            "answer": sms,
             "voice": f"ご請求{_spoken(customer_request)}について、録音への同意の撤回を"
             "承りました。今後の通話は録音せず、これまでの録音は削除しています。",
         }
+
+
+def _customer_of(customer_request):
+    return (
+        customer_request.customer
+        or Customer.objects.get_or_create(phone_number=customer_request.phone_number)[0]
+    )
+
+
+def _written(customer_request, *, summary, audit_detail, answer, gist_ja, sms=None):
+    """The outcome of a kind whose answer is in the written decision: the SMS and the call say
+    the gist, the notice has it in full."""
+    return {
+        "summary": summary,
+        "audit": audit_detail,
+        "answer": answer,
+        "sms": sms
+        or _("Your request %(reference)s was granted.") % {"reference": customer_request.reference},
+        "voice": f"ご請求{_spoken(customer_request)}について、{gist_ja}",
+    }
+
+
+def _seal(customer_request, *, by):
+    recordings_ = _stored_recordings(customer_request)
+    if not recordings_:
+        raise RequestError(_("None of the calls has a stored recording to share."))
+    sealed = retention.seal(
+        recordings_,
+        by=by,
+        reason=_("Request %(reference)s made through the portal")
+        % {"reference": customer_request.reference},
+    )
+    sms = _(
+        "Your request %(reference)s: we stopped all use of the recordings. They are kept, "
+        "sealed, until their retention period ends or you ask us to delete them."
+    ) % {"reference": customer_request.reference}
+    return _written(
+        customer_request,
+        summary=_("Sealed: %(count)d recording(s).") % {"count": sealed},
+        audit_detail={"sealed": [r.sid for r in recordings_]},
+        answer=sms
+        + " "
+        + _("You can still ask to hear them or for a copy; nobody else may use them."),
+        gist_ja="録音の利用をすべて停止しました。録音は封印して保管し、保存期間が終わるか、"
+        "削除のご請求があるまで、どなたも利用しません。",
+        sms=sms,
+    )
+
+
+def _purposes(customer_request, *, by):
+    return _written(
+        customer_request,
+        summary=_("The purposes of use were notified."),
+        audit_detail={"notified": "purposes"},
+        answer=answers.purposes(),
+        gist_ja="利用目的をお知らせします。",
+    )
+
+
+def _cross_border(customer_request, *, by):
+    return _written(
+        customer_request,
+        summary=_("The information on recipients in a foreign country was given."),
+        audit_detail={"notified": "cross_border"},
+        answer=answers.cross_border(),
+        gist_ja="外国にある第三者と、その措置についての情報をお知らせします。",
+    )
+
+
+def _provision_records(customer_request, *, by):
+    text, count = answers.provision_records(customer_request.phone_number)
+    return _written(
+        customer_request,
+        summary=_("%(count)d record(s) of provision disclosed.") % {"count": count},
+        audit_detail={"provision_records": count},
+        answer=text,
+        gist_ja=f"第三者提供の記録を開示します。記録は{count}件です。",
+    )
+
+
+def _stop_provision(customer_request, *, by):
+    customer = _customer_of(customer_request)
+    Customer.objects.filter(pk=customer.pk, provision_stopped_at__isnull=True).update(
+        provision_stopped_at=timezone.now()
+    )
+    answer = _(
+        "From now on we provide no data about you to a third party. Records of earlier "
+        "provision can be disclosed to you on request."
+    )
+    return _written(
+        customer_request,
+        summary=_("Provision to third parties stopped for this customer."),
+        audit_detail={"provision_stopped": True},
+        answer=answer,
+        gist_ja="今後、お客様に関するデータを第三者に提供することを停止しました。",
+    )
+
+
+def _correct(customer_request, *, by):
+    right = customer_request.correction_right
+    if customer_request.correction_target == Target.NAME:
+        customer = _customer_of(customer_request)
+        customer.name = right[: Customer._meta.get_field("name").max_length]
+        customer.save(update_fields=["name"])
+        answer = _("We corrected the name in your customer record to “%(name)s”.") % {
+            "name": customer.name
+        }
+        corrected = "customer_name"
+    else:
+        # A call's details are what Twilio and the system recorded when it happened; they
+        # stay as recorded, and the correction is added beside them (APPI art. 34 allows
+        # correction by addition): the call's admin page shows it (portal.admin).
+        answer = _(
+            "We added your correction to the record of the call: “%(right)s”. It is shown "
+            "with the call's details to the staff who handle requests."
+        ) % {"right": right}
+        corrected = "call_details"
+    return _written(
+        customer_request,
+        summary=_("Corrected: %(what)s.") % {"what": corrected},
+        audit_detail={"corrected": corrected},
+        answer=answer,
+        gist_ja="ご指摘の内容を訂正しました。",
+    )
+
+
+_ANSWERS = {
+    Kind.SEAL: _seal,
+    Kind.PURPOSE_NOTICE: _purposes,
+    Kind.CROSS_BORDER: _cross_border,
+    Kind.PROVISION_RECORDS: _provision_records,
+    Kind.STOP_PROVISION: _stop_provision,
+    Kind.CORRECT: _correct,
+}
 
 
 def refuse(customer_request, *, by, ground, reason, http_request=None):
@@ -329,26 +567,69 @@ def refuse(customer_request, *, by, ground, reason, http_request=None):
         if not closed:
             raise RequestError(_("This request is already closed."))
         locked = CustomerRequest.objects.get(pk=customer_request.pk)
+        notice = decisions.issue(
+            locked, decision=Decision.REFUSED, by=by, reasons=reason, refusal_ground=ground
+        )
         audit.record(
             Action.REQUEST_DECIDED,
             actor=by,
-            detail={"request": locked.reference, "decision": "refused", "ground": ground},
+            detail={
+                "request": locked.reference,
+                "decision": "refused",
+                "ground": ground,
+                "notice": notice.pk,
+            },
             request=http_request,
         )
-    if locked.answer_by == Channel.CALL:
-        with translation.override("ja"):
-            ground_ja = str(locked.get_refusal_ground_display())
-        _call_customer(
-            locked,
-            f"ご請求{_spoken(locked)}には、お応えできませんでした。理由は、{ground_ja}、"
-            "というものです。詳しくは、お問い合わせください。",
-        )
-        return locked
+    with translation.override("ja"):
+        ground_ja = str(locked.get_refusal_ground_display())
     with translation.override(locked.language):
         sms = _(
             "Your request %(reference)s could not be granted: %(ground)s. Contact us for details."
         ) % {"reference": locked.reference, "ground": locked.get_refusal_ground_display()}
-    _tell_customer(locked, sms)
+    _answer(
+        locked,
+        notice,
+        sms=sms,
+        voice=f"ご請求{_spoken(locked)}には、お応えできませんでした。理由は、{ground_ja}、"
+        "というものです。詳しくは、お問い合わせください。",
+    )
+    return locked
+
+
+def close(customer_request, *, by, reason, http_request=None):
+    """Close an open request without a decision on its merits (the fee was never paid, the
+    requester took it back, it repeats another one), with the reason; the customer gets the
+    written decision like any other."""
+    require(by, DECIDE, _("Your role does not allow deciding customers' requests."))
+    if not reason.strip():
+        raise RequestError(_("Explain why the request is closed."))
+    with transaction.atomic(durable=True):  # the SMS follows the commit
+        closed = CustomerRequest.objects.transition(
+            customer_request.pk,
+            to=Status.CLOSED,
+            decision_reason=reason.strip(),
+            decided_by=by,
+            closed_at=timezone.now(),
+        )
+        if not closed:
+            raise RequestError(_("This request is already closed."))
+        locked = CustomerRequest.objects.get(pk=customer_request.pk)
+        notice = decisions.issue(locked, decision=Decision.CLOSED, by=by, reasons=reason)
+        audit.record(
+            Action.REQUEST_DECIDED,
+            actor=by,
+            detail={"request": locked.reference, "decision": "closed", "notice": notice.pk},
+            request=http_request,
+        )
+    with translation.override(locked.language):
+        sms = _("Your request %(reference)s was closed.") % {"reference": locked.reference}
+    _answer(
+        locked,
+        notice,
+        sms=sms,
+        voice=f"ご請求{_spoken(locked)}は、手続きを終了しました。",
+    )
     return locked
 
 
@@ -374,10 +655,11 @@ def phone_audio_url(link):
     return settings.PUBLIC_BASE_URL + reverse("portal:phone-audio", args=[signed])
 
 
-def _call_customer(customer_request, text, *, links=(), http_request=None):
+def _call_customer(customer_request, text, *, links=(), notice=None, http_request=None):
     """Answer a caller proven by a voice call with a voice call in Japanese: the decision read
     out twice, then, for a granted hearing, each recording played (one of its link's plays,
-    written to the trail as a disclosure by phone)."""
+    written to the trail as a disclosure by phone), then the offer to read the written
+    decision (press 1)."""
     from twilio.twiml.voice_response import VoiceResponse
 
     response = VoiceResponse()
@@ -403,6 +685,8 @@ def _call_customer(customer_request, text, *, links=(), http_request=None):
             language="ja-JP",
         )
         response.play(phone_audio_url(link))
+    if notice is not None:
+        decisions.offer_reading(response, notice)
     response.say("以上です。ご利用ありがとうございました。", language="ja-JP")
     try:
         twilio_client.place_call(to=customer_request.phone_number, twiml=str(response))

@@ -19,4 +19,6 @@ urlpatterns = [
     path("listen/<str:token>/call/", views.listen_by_phone, name="listen-by-phone"),
     path("listen/<str:token>/copy.zip", views.copy_download, name="copy-download"),
     path("phone-audio/<str:signed>/", views.phone_audio, name="phone-audio"),
+    path("decision/<str:signed>/", views.decision, name="decision"),
+    path("decision/<str:signed>/voice/", views.decision_voice, name="decision-voice"),
 ]

@@ -3,6 +3,7 @@
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.db.models import F
@@ -13,18 +14,18 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from audit.services import client_ip
-from contactcenter.models import Call
 from contactcenter.phones import format_phone_number
 from privacy.models import Notice
 from recordings import access
 from recordings.views import stream_recording
 
-from . import requests, services
+from . import decisions, ownership, requests, services
 from .archive import copy_archive
-from .forms import CodeForm, NumberForm, RequestForm
+from .forms import CallLookupForm, CodeForm, NumberForm, RequestForm
 from .models import CustomerRequest, PhoneVerification
 
 PENDING = "portal_pending_number"
@@ -126,14 +127,25 @@ def mine(request):
     number = proven_number(request)
     if number is None:
         return redirect("portal:start")
-    calls = list(
-        Call.objects.filter(customer__phone_number=number)
-        .prefetch_related("recordings")
-        .order_by("-started_at")[:100]
-    )
-    form = RequestForm(request.POST or None, calls=calls)
+    # Only the calls this session found by their day and time (portal/ownership.py): the
+    # number may have been someone else's when an older call was made.
+    finding = request.method == "POST" and "find" in request.POST
+    lookup = CallLookupForm(request.POST if finding else None)
+    lookup_message = None
+    if finding and lookup.is_valid():
+        found = ownership.find(
+            request.session,
+            number,
+            day=lookup.cleaned_data["day"],
+            at=lookup.cleaned_data["time"],
+        )
+        if not found.message:
+            return redirect(f"{reverse('portal:mine')}#calls")
+        lookup_message = found.message
+    calls = ownership.claimed_calls(request.session, number)
+    form = RequestForm(None if finding else (request.POST or None), calls=calls)
     error = None
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not finding and form.is_valid():
         try:
             made = requests.submit(
                 phone_number=number,
@@ -143,6 +155,7 @@ def mine(request):
                 message=form.cleaned_data["message"],
                 on_behalf=form.cleaned_data["on_behalf"],
                 representative=form.cleaned_data["representative"],
+                **form.correction(),
                 answer_by=services.answer_channel(number, proven_by(request)),
                 http_request=request,
             )
@@ -151,12 +164,21 @@ def mine(request):
         else:
             request.session["portal_last_request"] = made.reference
             return redirect("portal:sent")
-    made_before = CustomerRequest.objects.filter(phone_number=number).order_by("-created_at")[:20]
+    # Requests of the number's earlier holder are not shown either.
+    made_before = CustomerRequest.objects.filter(
+        phone_number=number, created_at__gte=ownership.oldest_without_check()
+    ).order_by("-created_at")[:20]
     return render(
         request,
         "portal/mine.html",
         {
             "calls": calls,
+            "to_check": {call.pk for call in calls if ownership.needs_holder_check(call)},
+            "lookup": lookup,
+            "lookup_message": lookup_message,
+            "lookups_left": ownership.lookups_left(request.session, number),
+            "window_minutes": settings.PORTAL_CALL_TIME_WINDOW_MINUTES,
+            "max_age_days": settings.PORTAL_CALL_MAX_AGE_DAYS,
             "number": format_phone_number(number),
             "form": form,
             "error": error,
@@ -176,7 +198,7 @@ def sent(request):
     made = CustomerRequest.objects.filter(phone_number=number, reference=reference).first()
     if number is None or made is None:
         return redirect("portal:start")
-    return render(request, "portal/sent.html", {"made": made})
+    return render(request, "portal/sent.html", {"made": made, "how_to_pay": requests.how_to_pay()})
 
 
 LISTENING = "portal_listening"
@@ -439,3 +461,32 @@ def leave(request):
     request.session.pop(LISTENING, None)
     request.session.pop(PLAYS, None)
     return redirect("portal:start")
+
+
+# The written decision on a request (portal/decisions.py): a signed link, no login. A bad or
+# altered signature is told apart from nothing: the same "page not found" as any other.
+
+
+@never_cache
+@require_http_methods(["GET"])
+def decision(request, signed):
+    notice = decisions.notice_for_link(signed)
+    if notice is None:
+        raise Http404
+    return render(
+        request, "portal/decision.html", {"notice": notice, "sections": decisions.sections(notice)}
+    )
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def decision_voice(request, signed):
+    """Twilio's request after the answer call asked whether to read the notice (press 1).
+    The signed URL names the one notice it may read, as the page's link does."""
+    notice = decisions.notice_for_voice(signed)
+    if notice is None:
+        return HttpResponse(status=403)
+    return HttpResponse(
+        decisions.reading_twiml(notice, request.POST.get("Digits", "")),
+        content_type="application/xml",
+    )

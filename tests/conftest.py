@@ -326,3 +326,15 @@ def broker_down():
         broker_connection_max_retries=0,
     ) as app:
         yield app
+
+
+@pytest.fixture
+def portal_codes(twilio, settings):
+    """The portal's codes sent and checked by us (through the Twilio emulator, not Verify),
+    with its rate limits fresh before and after the test."""
+    from django.core.cache import cache
+
+    settings.TWILIO_VERIFY_SERVICE_SID = ""
+    cache.clear()
+    yield
+    cache.clear()

@@ -18,6 +18,34 @@ from .factories import (
 )
 
 
+def sample_organisation():
+    from .factories import complete_organisation
+
+    return complete_organisation()
+
+
+def sample_cross_border_recipient():
+    from privacy.models import CrossBorderRecipient
+
+    sample_organisation()
+    return CrossBorderRecipient.objects.get()
+
+
+def sample_cross_border_check():
+    from django.utils import timezone
+
+    from privacy.crossborder import record_check
+
+    supervisor = UserFactory(username="checker", roles=["監督者"])
+    return record_check(
+        recipient=sample_cross_border_recipient(),
+        by=supervisor,
+        checked_on=timezone.localdate(),
+        scope="DPA",
+        result="confirmed",
+    )
+
+
 def sample_consent_record():
     from consent.models import ConsentRecord
     from consent.services import record_consent
@@ -46,6 +74,27 @@ def sample_tombstone():
         recording=sample_recording(status=Recording.Status.REFUSED),
         reason=Tombstone.Reason.NO_CONSENT,
         deleted_by_system="consent gate at ingest",
+    )
+
+
+def sample_provision_record():
+    from django.utils import timezone
+
+    from recordings.models import ProvisionRecord
+
+    recording = sample_recording()
+    return ProvisionRecord.objects.create(
+        recipient_name="山田法律事務所",
+        recipient_kind=ProvisionRecord.RecipientKind.LAWYER,
+        recipient_address="東京都千代田区霞が関1-1-1",
+        customer=recording.call.customer,
+        phone_number=recording.call.customer.phone_number,
+        call=recording.call,
+        recording=recording,
+        items=[ProvisionRecord.Item.AUDIO],
+        basis=ProvisionRecord.Basis.ENTRUSTMENT,
+        provided_by=UserFactory(username="sample-provider"),
+        retain_until=timezone.now() + timezone.timedelta(days=3 * 365),
     )
 
 
@@ -141,11 +190,15 @@ SAMPLES = {
     "privacy.purpose": lambda: PurposeFactory(),
     "privacy.notice": lambda: NoticeFactory(purposes=[PurposeFactory()]),
     "privacy.notice[published]": lambda: published_notice(purposes=[PurposeFactory()]),
+    "privacy.organisation": sample_organisation,
+    "privacy.crossborderrecipient": sample_cross_border_recipient,
+    "privacy.crossbordercheck": sample_cross_border_check,
     "consent.consentrecord": sample_consent_record,
     "recordings.recording": sample_recording,
     "recordings.tombstone": sample_tombstone,
     "recordings.outboxmessage": sample_outbox_message,
     "recordings.reconciliationrun": sample_reconciliation_run,
+    "recordings.provisionrecord": sample_provision_record,
     "audit.accessevent": sample_access_event,
     "training.scorecardcriterion": lambda: ScorecardCriterion.objects.first(),
     "training.trainingreview": sample_training_review,
@@ -165,6 +218,9 @@ SUPERVISOR_MODELS = [
     "privacy.purpose",
     "privacy.notice",
     "privacy.notice[published]",
+    "privacy.organisation",
+    "privacy.crossborderrecipient",
+    "privacy.crossbordercheck",
     "consent.consentrecord",
     "recordings.recording",
     "recordings.tombstone",

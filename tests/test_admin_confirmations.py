@@ -112,7 +112,7 @@ def test_who_may_only_read_the_queue_is_offered_no_decision(client, made):
 def test_staff_who_decide_are_offered_grant_and_refuse(client, made, compliance_officer):
     client.force_login(compliance_officer)
 
-    assert offered(client, QUEUE) == {"approve", "refuse"}
+    assert offered(client, QUEUE) == {"approve", "confirm_fee", "refuse", "close"}
 
 
 # --- confirm, then apply with a reason ---------------------------------------------------------

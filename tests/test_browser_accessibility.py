@@ -22,6 +22,7 @@ from training.models import ScorecardCriterion
 
 from .factories import CallFactory, OperatorFactory, UserFactory, recording_notice
 from .helpers.browser import axe_violations, log_in
+from .helpers.portal import find_call_in_page
 from .helpers.second_factor import totp_device
 from .helpers.staff import acknowledged_operator
 from .test_playback import stored_recording
@@ -156,6 +157,7 @@ def send_without_a_number(page, site):
 
 def send_a_request(page, site):
     prove_the_number(page, site)
+    find_call_in_page(page, site["call"])
     started = timezone.localtime(site["call"].started_at).strftime("%Y-%m-%d %H:%M")
     page.get_by_role("group", name="対象の通話").get_by_label(started).check()
     page.get_by_role("radio", name="録音を聞きたい").check()

@@ -6,7 +6,6 @@ recording plays without a download control, and every step is in the access audi
 import re
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -18,6 +17,7 @@ from twilio_emulator.server import synthetic_wav
 
 from .factories import PurposeFactory, UserFactory, published_notice
 from .helpers.browser import log_in
+from .helpers.portal import find_call_in_page
 from .helpers.staff import acknowledged_operator
 from .test_playback import stored_recording
 
@@ -30,11 +30,8 @@ PLAYING_TIMEOUT = 8_000  # ms for the audio clock to move once playback has star
 
 
 @pytest.fixture(autouse=True)
-def _fresh_limits(twilio, settings):
-    settings.TWILIO_VERIFY_SERVICE_SID = ""
-    cache.clear()
-    yield
-    cache.clear()
+def _fresh_limits(portal_codes):
+    """Codes through the Twilio emulator, and the portal's limits fresh (conftest)."""
 
 
 @pytest.fixture
@@ -101,8 +98,11 @@ def test_a_caller_asks_to_hear_their_call_a_supervisor_grants_it_and_the_caller_
     page.get_by_label("6桁の確認コード").fill(code)
     page.get_by_role("button", name="確認").click()
 
-    # Their call is listed, and they ask to hear it.
+    # No call is listed until they say when they called; then theirs is, and they ask to
+    # hear it.
     expect(page).to_have_url(re.compile(r"/requests/mine/(#.*)?$"))
+    expect(page.locator("table tbody tr")).to_have_count(0)
+    find_call_in_page(page, call)
     expect(page.locator("table tbody tr")).to_have_count(1)
     expect(page.locator("table tbody tr")).to_contain_text(started)
     page.get_by_role("group", name="対象の通話").get_by_label(started).check()

@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -26,11 +25,8 @@ MINE = reverse("portal:mine")
 
 
 @pytest.fixture(autouse=True)
-def _fresh_limits(twilio, settings):
-    settings.TWILIO_VERIFY_SERVICE_SID = ""
-    cache.clear()
-    yield
-    cache.clear()
+def _fresh_limits(portal_codes):
+    """Codes through the Twilio emulator, and the portal's limits fresh (conftest)."""
 
 
 @pytest.fixture

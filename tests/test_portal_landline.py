@@ -6,11 +6,11 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from portal.models import CustomerRequest
 
+from .helpers.portal import find_call
 from .test_playback import stored_recording
 from .test_portal_requests import decide
 
@@ -22,11 +22,8 @@ MINE = reverse("portal:mine")
 
 
 @pytest.fixture(autouse=True)
-def _fresh_limits(twilio, settings):
-    settings.TWILIO_VERIFY_SERVICE_SID = ""
-    cache.clear()
-    yield
-    cache.clear()
+def _fresh_limits(portal_codes):
+    """Codes through the Twilio emulator, and the portal's limits fresh (conftest)."""
 
 
 def recording_of(number, operator):
@@ -45,6 +42,7 @@ def prove_and_ask(client, twilio, number, channel, recording, kind="hear"):
     else:
         code = re.search(r"\b(\d{6})\b", twilio.state.messages[-1]["body"]).group(1)
     assert client.post(reverse("portal:verify"), {"code": code})["Location"] == MINE
+    find_call(client, recording.call)
     answer = client.post(MINE, {"kind": kind, "calls": [str(recording.call.pk)]})
     assert answer["Location"] == reverse("portal:sent")
     return CustomerRequest.objects.get()

@@ -11,7 +11,6 @@ import zipfile
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +24,7 @@ from portal.models import CustomerRequest, ListeningLink
 from recordings import access
 
 from .factories import PurposeFactory, UserFactory, published_notice
+from .helpers.portal import find_call, find_call_in_page
 from .helpers.second_factor import VerifiedClient
 from .helpers.staff import acknowledged_operator
 from .test_error_pages import assert_japanese_page
@@ -40,11 +40,8 @@ SOMEONE_ELSE = "+81612345678"  # 06-1234-5678, Osaka
 
 
 @pytest.fixture(autouse=True)
-def _fresh_limits(twilio, settings):
-    settings.TWILIO_VERIFY_SERVICE_SID = ""
-    cache.clear()
-    yield
-    cache.clear()
+def _fresh_limits(portal_codes):
+    """Codes through the Twilio emulator, and the portal's limits fresh (conftest)."""
 
 
 def prove(client, twilio, number, channel="call"):
@@ -59,6 +56,7 @@ def prove(client, twilio, number, channel="call"):
 
 
 def ask(client, recording, kind, copy_format=""):
+    find_call(client, recording.call)
     answer = client.post(
         MINE, {"kind": kind, "calls": [str(recording.call.pk)], "copy_format": copy_format}
     )
@@ -360,6 +358,7 @@ def test_in_a_browser_a_landline_caller_downloads_the_copy_from_your_calls(
 
     # The caller proves the landline by a voice call and asks for a copy as a file.
     prove_in_browser(page, twilio)
+    find_call_in_page(page, recording.call)
     page.get_by_role("group", name="対象の通話").get_by_label(started).check()
     page.get_by_role("radio", name="写しがほしい").check()
     page.get_by_role("radio", name="ダウンロードできる音声ファイル（通話と同意の記録つき）").check()

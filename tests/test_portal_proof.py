@@ -14,6 +14,7 @@ from portal import services
 from portal.models import PhoneVerification
 
 from .factories import CallFactory, CustomerFactory
+from .helpers.portal import find_call, when
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +81,7 @@ def test_a_code_by_voice_call_is_read_in_japanese(client, twilio):
     assert not twilio.state.messages
 
 
-def test_the_right_code_proves_the_number_and_shows_its_calls_only(client, twilio):
+def test_the_right_code_proves_the_number_and_shows_its_calls_only_once_found(client, twilio):
     mine = CallFactory(customer=CustomerFactory(phone_number=KNOWN), duration=95)
     theirs = CallFactory(
         customer=CustomerFactory(phone_number=UNKNOWN),
@@ -93,9 +94,14 @@ def test_the_right_code_proves_the_number_and_shows_its_calls_only(client, twili
 
     assert response.status_code == 302
     assert response["Location"] == MINE
+    shown = timezone.localtime(mine.started_at).strftime("%Y-%m-%d %H:%M")
+    assert shown not in client.get(MINE).content.decode()  # not before the caller says when
+    find_call(client, mine)
     page = client.get(MINE).content.decode()
-    assert timezone.localtime(mine.started_at).strftime("%Y-%m-%d %H:%M") in page
+    assert shown in page
     assert "95" in page
+    day, at = when(theirs)
+    client.post(MINE, {"find": "1", "day": day, "time": at})
     assert timezone.localtime(theirs.started_at).strftime("%Y-%m-%d %H:%M") not in page
 
 
@@ -116,9 +122,10 @@ def test_an_unknown_number_sees_no_calls_after_the_proof(client, twilio):
     ask(client, UNKNOWN)
     client.post(VERIFY, {"code": last_code(twilio)})
 
-    page = client.get(MINE).content.decode()
+    today = timezone.localdate().isoformat()
+    page = client.post(MINE, {"find": "1", "day": today, "time": "10:00"}).content.decode()
 
-    assert "この番号からの通話はありません。" in page
+    assert "その日時に、この番号からの通話は見つかりませんでした。" in page
 
 
 def test_a_code_works_once(client, twilio):

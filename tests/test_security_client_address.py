@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from audit.models import AccessEvent
 
+from .helpers.portal import find_call
 from .helpers.project import run_project
 from .test_playback import stored_recording
 
@@ -78,6 +79,7 @@ def test_audit_rows_carry_the_clients_address_not_the_proxys(client, twilio, not
     client.post(START, {"phone_number": number, "channel": "sms"}, **behind)
     code = re.search(r"\b(\d{6})\b", twilio.state.messages[-1]["body"]).group(1)
     client.post(reverse("portal:verify"), {"code": code}, **behind)
+    find_call(client, recording.call)
 
     response = client.post(
         reverse("portal:mine"), {"kind": "hear", "calls": [str(recording.call.pk)]}, **behind

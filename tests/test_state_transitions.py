@@ -108,10 +108,27 @@ RECORDING_STATUS_MOVES = {
     RecordingStatus.PURGED: set(),
 }
 REQUEST_STATUS_MOVES = {
-    RequestStatus.RECEIVED: {RequestStatus.IN_REVIEW, RequestStatus.DONE, RequestStatus.REFUSED},
-    RequestStatus.IN_REVIEW: {RequestStatus.RECEIVED, RequestStatus.DONE, RequestStatus.REFUSED},
+    # A request with a fee waits for the payment; it is then received, or refused or closed.
+    RequestStatus.AWAITING_FEE: {
+        RequestStatus.RECEIVED,
+        RequestStatus.REFUSED,
+        RequestStatus.CLOSED,
+    },
+    RequestStatus.RECEIVED: {
+        RequestStatus.IN_REVIEW,
+        RequestStatus.DONE,
+        RequestStatus.REFUSED,
+        RequestStatus.CLOSED,
+    },
+    RequestStatus.IN_REVIEW: {
+        RequestStatus.RECEIVED,
+        RequestStatus.DONE,
+        RequestStatus.REFUSED,
+        RequestStatus.CLOSED,
+    },
     RequestStatus.DONE: set(),
     RequestStatus.REFUSED: set(),
+    RequestStatus.CLOSED: set(),
 }
 
 

@@ -4,15 +4,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0007_search_indexes'),
+        ("audit", "0007_search_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='accessevent',
-            name='action',
-            field=models.CharField(choices=[('playback', 'Playback'), ('download', 'Download'), ('export', 'Audit export'), ('hold_placed', 'Legal hold placed'), ('hold_released', 'Legal hold released'), ('purge', 'Purge'), ('key_rotation', 'Key rotation'), ('refused', 'Access refused'), ('notice_published', 'Notice published'), ('training_marked', 'Marked as training material'), ('training_review', 'Training review'), ('request_received', 'Customer request received'), ('request_decided', 'Customer request decided'), ('login_locked_out', 'Login locked out'), ('mfa_enrolled', 'Second factor enrolled'), ('mfa_recovery_used', 'Recovery code used'), ('mfa_reset', 'Second factor reset'), ('third_party_provision', 'Provided to a third party'), ('provision_record_expired', 'Provision record deleted'), ('cross_border_check', 'Cross-border recipient checked'), ('organisation_changed', 'Organisation details changed')], max_length=32, verbose_name='action'),
+            model_name="accessevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("playback", "Playback"),
+                    ("download", "Download"),
+                    ("export", "Audit export"),
+                    ("hold_placed", "Legal hold placed"),
+                    ("hold_released", "Legal hold released"),
+                    ("purge", "Purge"),
+                    ("key_rotation", "Key rotation"),
+                    ("refused", "Access refused"),
+                    ("notice_published", "Notice published"),
+                    ("training_marked", "Marked as training material"),
+                    ("training_review", "Training review"),
+                    ("request_received", "Customer request received"),
+                    ("request_decided", "Customer request decided"),
+                    ("login_locked_out", "Login locked out"),
+                    ("mfa_enrolled", "Second factor enrolled"),
+                    ("mfa_recovery_used", "Recovery code used"),
+                    ("mfa_reset", "Second factor reset"),
+                    ("third_party_provision", "Provided to a third party"),
+                    ("provision_record_expired", "Provision record deleted"),
+                    ("cross_border_check", "Cross-border recipient checked"),
+                    ("organisation_changed", "Organisation details changed"),
+                ],
+                max_length=32,
+                verbose_name="action",
+            ),
         ),
     ]

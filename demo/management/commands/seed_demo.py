@@ -25,10 +25,12 @@ from consent.services import acknowledge_recording, may_record, record_consent
 from contactcenter.models import Call, Customer, Operator
 from contactcenter.phones import CallerIdStatus
 from contactcenter.roles import COMPLIANCE, OPERATOR, SUPERVISOR
-from privacy.models import Notice, NoticePurpose, Purpose
+from privacy import crossborder
+from privacy.models import CrossBorderRecipient, Notice, NoticePurpose, Organisation, Purpose
 from privacy.services import publish_notice
+from recordings import provision
 from recordings.ingest import store_audio
-from recordings.models import Recording
+from recordings.models import ProvisionRecord, Recording
 from staff.services import enrol_with_key
 from training.services import mark_training_material
 from twilio_emulator.server import synthetic_wav
@@ -136,13 +138,97 @@ class Command(BaseCommand):
             )
         with transaction.atomic():
             users = self.seed_staff()
+            self.seed_public_matters(users["supervisor"])
             notice = self.seed_notice(users["supervisor"])
             operators = self.seed_operators(users)
             customers = self.seed_customers()
             created_calls = self.seed_calls(operators, customers, notice)
         # Encrypting and writing the audio files is slow I/O: it runs after the rows commit.
         created_recordings = self.seed_recordings()
+        self.seed_provision()
         self.print_summary(created_calls, created_recordings)
+
+    def seed_public_matters(self, supervisor):
+        """The business as APPI art. 32 asks it to be published, and Twilio in the register of
+        recipients in a foreign country (a notice cannot be published without them)."""
+        Organisation.objects.get_or_create(
+            singleton=1,
+            defaults={
+                "legal_name_ja": "株式会社デモコンタクトセンター",
+                "legal_name_en": "Demo Contact Center K.K.",
+                "address_ja": "東京都千代田区丸の内一丁目1番1号",
+                "address_en": "1-1-1 Marunouchi, Chiyoda-ku, Tokyo",
+                "representative_title_ja": "代表取締役",
+                "representative_name_ja": "山田太郎",
+                "complaint_department_ja": "お客様相談窓口（個人情報担当）",
+                "complaint_phone": "0120-000-000",
+                "complaint_email": "privacy@example.jp",
+                "complaint_hours_ja": "平日 9:00〜17:00（祝日・年末年始を除く）",
+                # The fees stay 0 (無料): saving the row is that decision.
+            },
+        )
+        twilio, created = CrossBorderRecipient.objects.get_or_create(
+            recipient="Twilio Inc.",
+            defaults={
+                "country_ja": "米国",
+                "services_ja": "音声通話の伝送・録音・SMS・電話番号の確認（Verify）",
+                "basis": CrossBorderRecipient.Basis.EQUIVALENT_MEASURES,
+                "measures_ja": (
+                    "Twilio Inc. とデータ処理契約（Data Protection Addendum）を締結し、個人データを"
+                    "委託の目的以外に取り扱わないこと、安全管理措置、再委託先の管理、漏えい時の"
+                    "通知を義務付けています。同社の ISO/IEC 27001 認証と SOC 2 Type II 報告書を"
+                    "確認しています。"
+                ),
+                "country_regime_ja": (
+                    "米国には連邦レベルの包括的な個人情報保護法はなく、分野ごとの連邦法と州法"
+                    "（カリフォルニア州消費者プライバシー法など）が適用されます（個人情報保護委員会"
+                    "の「外国における個人情報の保護に関する制度等の調査」による）。"
+                ),
+                "evidence": (
+                    "Twilio Data Protection Addendum "
+                    "https://www.twilio.com/legal/data-protection-addendum\n"
+                    "Twilio Trust Center（ISO/IEC 27001, SOC 2） https://www.twilio.com/trust-center"
+                ),
+            },
+        )
+        if created:
+            # Checked 11 months ago: the register shows a date, and the reminder (due within
+            # 30 days) goes out on the next beat run, so the demo shows that too.
+            crossborder.record_check(
+                recipient=twilio,
+                by=supervisor,
+                checked_on=timezone.localdate() - timedelta(days=335),
+                scope="DPA の有効性、ISO/IEC 27001 認証書、SOC 2 Type II 報告書",
+                result="confirmed",
+            )
+
+    def seed_provision(self):
+        """One hand-over to a lawyer, through the ledger, of a recording of 090-2222-3333 (the
+        README's caller), so that the caller can ask to see the provision records."""
+        if ProvisionRecord.objects.exists():
+            return
+        recording = (
+            Recording.objects.filter(
+                call__customer__phone_number="+819022223333", status=Recording.Status.STORED
+            )
+            .order_by("-call__started_at")
+            .first()
+        )
+        if recording is None:
+            return
+        provision.provide(
+            recording,
+            by=get_user_model().objects.get(username="supervisor"),
+            recipient="山田法律事務所 弁護士 山田一郎",
+            recipient_kind=ProvisionRecord.RecipientKind.LAWYER,
+            recipient_address="東京都千代田区霞が関1-1-1 霞が関ビル5階",
+            items=[ProvisionRecord.Item.AUDIO, ProvisionRecord.Item.CALL],
+            basis=ProvisionRecord.Basis.CONSENT,
+            consent_method=ProvisionRecord.ConsentMethod.WRITTEN,
+            consent_obtained_at=timezone.localdate(),
+            consent_statement="お客様から署名済みの同意書を受領（監督者が確認）。原本は法務部で保管。",
+            note="損害賠償請求の交渉資料として",
+        )
 
     def seed_notice(self, supervisor):
         purposes = [

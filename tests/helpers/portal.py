@@ -1,0 +1,28 @@
+"""The caller's side of the portal: after proving the number, a call is shown only once the
+caller gives its day and time (portal/ownership.py)."""
+
+from django.urls import reverse
+from django.utils import timezone
+
+
+def when(call):
+    """The day and time of ``call`` as the caller types them (local time)."""
+    local = timezone.localtime(call.started_at)
+    return local.date().isoformat(), local.strftime("%H:%M")
+
+
+def find_call(client, call):
+    """Look ``call`` up on "your calls", as the caller does, and check it was found."""
+    day, at = when(call)
+    response = client.post(reverse("portal:mine"), {"find": "1", "day": day, "time": at})
+    assert response.status_code == 302, response.content.decode()[:500]
+    return response
+
+
+def find_call_in_page(page, call):
+    """The same in a browser: fill in the day and time and press 「通話を探す」."""
+    day, at = when(call)
+    page.get_by_label("お電話の日付").fill(day)
+    page.get_by_label("おおよその時刻").fill(at)
+    page.get_by_role("button", name="通話を探す").click()
+    page.wait_for_load_state()
