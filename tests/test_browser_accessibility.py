@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -15,7 +16,7 @@ from audit.models import AccessEvent
 from consent.models import ConsentRecord
 from contactcenter.models import Call
 from contactcenter.roles import OPERATOR, SUPERVISOR
-from portal import requests
+from portal import decisions, requests
 from portal.models import CustomerRequest, ListeningLink
 from training import services as training
 from training.models import ScorecardCriterion
@@ -176,6 +177,19 @@ def open_a_link_from_your_calls(page, site):
     page.get_by_role("heading", level=1).wait_for()
 
 
+def open_a_written_decision(page, site):
+    granted = site["link"].request
+    notice = decisions.issue(
+        granted,
+        decision="granted",
+        by=get_user_model().objects.get(username="supervisor-a11y"),
+        reasons="ご本人の通話であることを確認しました。",
+        answer="録音を48時間、3回までお聞きいただけます。",
+    )
+    page.goto("/" + decisions.notice_url(notice).split("://", 1)[1].split("/", 1)[1])
+    page.get_by_role("heading", level=1).wait_for()
+
+
 def go(path):
     return lambda page, site: page.goto(path)
 
@@ -193,6 +207,7 @@ PUBLIC_PAGES = {
     "portal: a listening link": lambda page, site: page.goto(f"/requests/listen/{site['token']}/"),
     "portal: a used-up listening link": open_a_used_up_link,
     "portal: a recording opened from the proven number's calls": open_a_link_from_your_calls,
+    "portal: a written decision": open_a_written_decision,
     "404": go("/no-such-page/"),
     "403": go("/requests/phone-audio/not-signed/"),
 }
