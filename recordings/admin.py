@@ -16,6 +16,7 @@ from contactcenter.models import Call, Customer
 from contactcenter.phones import format_phone_number
 
 from . import ingest, retention
+from .evidence_admin import EvidencePackageMixin  # the evidence package's page and download
 from .models import (
     LegalHold,
     OutboxMessage,
@@ -114,6 +115,7 @@ class HoldReasonForm(forms.Form):
 
 @admin.register(Recording)
 class RecordingAdmin(
+    EvidencePackageMixin,  # the evidence package (recordings/evidence_admin.py)
     core_admin.LargeTableMixin,
     core_admin.IndexedSearchMixin,
     ConfirmWithReasonMixin,
