@@ -50,6 +50,13 @@ class AccessEvent(models.Model):
         PROVISION_RECORD_EXPIRED = "provision_record_expired", _("Provision record deleted")
         CROSS_BORDER_CHECK = "cross_border_check", _("Cross-border recipient checked")
         ORGANISATION_CHANGED = "organisation_changed", _("Organisation details changed")
+        COMPLIANCE_REPORT = "compliance_report", _("Compliance report produced")
+        INCIDENT_RECORDED = "incident_recorded", _("Incident recorded")
+        INCIDENT_CHANGED = "incident_changed", _("Incident changed")
+        INCIDENT_SCOPED = "incident_scoped", _("Incident scoped")
+        INCIDENT_ENCRYPTION_TEST = "incident_encryption_test", _("Encryption test of an incident")
+        INCIDENT_REPORTED = "incident_reported", _("Incident reported to the PPC")
+        INCIDENT_NOTIFIED = "incident_notified", _("Persons notified of an incident")
 
     seq = models.PositiveBigIntegerField(
         _("sequence number"),

@@ -292,6 +292,8 @@ INSTALLED_APPS = [
     "audit",
     "training",
     "portal",
+    # Personal-data breaches (漏えい等, APPI art. 26): incidents, scoping, reports, notifications.
+    "incidents",
     "telephony",
     # The supervisor's dashboard: above the domain apps, whose figures it reads.
     "backoffice",

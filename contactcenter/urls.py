@@ -18,6 +18,7 @@ urlpatterns = [
     path("twilio/", include("telephony.urls")),
     path("admin/otp/", include("staff.urls")),
     path("admin/dashboard/", include("backoffice.urls")),
+    path("incidents/", include("incidents.urls")),
     path("admin/", admin.site.urls),
 ]
 
