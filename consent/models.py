@@ -177,6 +177,15 @@ class ConsentRecord(models.Model):
     def delete(self, *args, **kwargs):
         raise ValidationError(_("Consent records cannot be deleted; add a new record instead."))
 
+    def summary_line(self):
+        """One line of a text for people (a customer's copy, a third party's export): when,
+        the decision and how, under which notice (in the active language)."""
+        line = (
+            f"- {timezone.localtime(self.recorded_at):%Y-%m-%d %H:%M} "
+            f"{self.get_decision_display()} ({self.get_method_display()})"
+        )
+        return line + (f", {self.notice}" if self.notice_id else "")
+
     @property
     def subject(self):
         return self.customer or self.operator

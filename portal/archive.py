@@ -27,11 +27,7 @@ def details_text(link):
             _("Consent given on this call and since:"),
         ]
         for record in call.consent_records.select_related("notice").order_by("recorded_at"):
-            lines.append(
-                f"- {timezone.localtime(record.recorded_at):%Y-%m-%d %H:%M} "
-                f"{record.get_decision_display()} ({record.get_method_display()})"
-                + (f", {record.notice}" if record.notice_id else "")
-            )
+            lines.append(record.summary_line())
             if record.announcement_text:
                 lines.append(f"  {record.announcement_text}")
     return "\n".join(lines) + "\n"

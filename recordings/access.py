@@ -29,6 +29,8 @@ from .models import Recording, RecordingPurpose
 Action = AccessEvent.Action
 PLAY = "recordings.play_recording"
 REVIEW = "recordings.review_for_training"
+# Handing recordings to someone outside the company (the provision ledger, evidence packages).
+PROVIDE = "recordings.provide_to_third_party"
 DISCLOSURE = "disclosure"  # the purpose of a caller hearing their own recording (APPI Art. 33)
 
 
@@ -113,11 +115,10 @@ def may_download(user):
     return user.has_perm(PLAY)
 
 
-def check_access(user, recording, purpose_code, *, download=False, at=None):
-    """May ``user`` listen to (or ``download``) ``recording`` for ``purpose_code`` now?"""
-    at = at or timezone.now()
-    if not (user.is_authenticated and (user.has_perm(PLAY) or user.has_perm(REVIEW))):
-        return _refuse("no_permission")
+def purpose_window(recording, purpose_code, *, at=None):
+    """May ``recording`` be used for ``purpose_code`` at ``at``, whoever asks? Only a stored
+    recording whose use was not stopped, for a purpose announced for it, while that
+    purpose's window is open. An allowed answer carries the window."""
     if recording.status != Recording.Status.STORED:
         return _refuse("not_stored")
     if recording.sealed_at is not None:
@@ -131,9 +132,21 @@ def check_access(user, recording, purpose_code, *, download=False, at=None):
     )
     if window is None:
         return _refuse("not_announced")
-    if window.usable_until <= at:
+    if window.usable_until <= (at or timezone.now()):
         until = formats.date_format(timezone.localtime(window.usable_until), "DATE_FORMAT")
         return _refuse("window_closed", until=until)
+    return Access(allowed=True, reason="allowed", window=window)
+
+
+def check_access(user, recording, purpose_code, *, download=False, at=None):
+    """May ``user`` listen to (or ``download``) ``recording`` for ``purpose_code`` now?"""
+    at = at or timezone.now()
+    if not (user.is_authenticated and (user.has_perm(PLAY) or user.has_perm(REVIEW))):
+        return _refuse("no_permission")
+    access = purpose_window(recording, purpose_code, at=at)
+    if not access:
+        return access
+    window = access.window
     if user.has_perm(PLAY):
         return Access(allowed=True, reason="allowed", window=window)
     if download:

@@ -19,7 +19,6 @@ comes last, and the audio is decrypted a segment at a time, never held whole in 
 
 import hashlib
 import json
-import zipfile
 from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
@@ -38,10 +37,17 @@ from contactcenter.roles import NotAllowed, require
 from privacy import views as privacy_views
 from privacy.services import notice_in_force
 
-from .access import Access, refused
-from .models import Recording, RecordingPurpose
-from .playback import BOTH, CUSTOMER, OPERATOR, AudioSource, ChannelNotAvailable, _Pipe
-from .provision import PROVIDE
+from .access import PROVIDE, purpose_window, refused
+from .models import RecordingPurpose
+from .playback import (
+    BOTH,
+    CUSTOMER,
+    OPERATOR,
+    AudioSource,
+    ChannelNotAvailable,
+    ZipStream,
+    zip_date_time,
+)
 
 PURPOSE = "evidence"  # the purpose announced for confirming what was said and disputes
 CHANNEL = "evidence_package"
@@ -59,21 +65,7 @@ def may_package(user):
 def check(recording, *, at=None):
     """Whether ``recording`` may go into an evidence package now: stored, its use not
     stopped, and the evidence purpose announced for it and still open."""
-    if recording.status != Recording.Status.STORED:
-        return Access(allowed=False, reason="not_stored")
-    if recording.is_sealed:
-        return Access(allowed=False, reason="sealed")
-    window = (
-        RecordingPurpose.objects.filter(recording=recording, purpose__code=PURPOSE)
-        .select_related("purpose")
-        .first()
-    )
-    if window is None:
-        return Access(allowed=False, reason="not_announced")
-    if window.usable_until <= (at or timezone.now()):
-        until = timezone.localtime(window.usable_until).date().isoformat()
-        return Access(allowed=False, reason="window_closed", details={"until": until})
-    return Access(allowed=True, reason="allowed", window=window)
+    return purpose_window(recording, PURPOSE, at=at)
 
 
 def package(recording, *, by, http_request=None):
@@ -91,7 +83,7 @@ def package(recording, *, by, http_request=None):
     if not access:
         refused(recording, PURPOSE, access, request=http_request, channel=CHANNEL)
         raise NotAllowed(access.message)
-    event = audit.record(
+    audit.record(
         Action.DOWNLOAD,
         actor=by,
         recording=recording,
@@ -99,8 +91,17 @@ def package(recording, *, by, http_request=None):
         detail={"channel": CHANNEL},
         request=http_request,
     )
-    members = _documents(recording, by=by, event=event)
-    return _stream(recording, members, by=by)
+    return stream(recording, by=by)
+
+
+def stream(recording, *, by, provision=None):
+    """The package of ``recording`` as a ZIP made while it is sent, once its download was
+    authorised and audited (``package``, or the export of a ``provision`` record that lists
+    the evidence package: then the record goes in too, as ``provision.json``)."""
+    documents = _documents(recording)
+    if provision is not None:
+        documents.append(("provision.json", _json({"provision_record": _fields(provision)})))
+    return _stream(recording, documents, by=by, provision=provision)
 
 
 def filename(recording):
@@ -132,7 +133,7 @@ def _fields(instance, exclude=()):
     }
 
 
-def _documents(recording, *, by, event):
+def _documents(recording):
     """``(name, bytes)`` of the members that are not audio."""
     call = recording.call
     notice = recording_notice(recording)
@@ -225,43 +226,23 @@ def _audio_views(recording):
     return views
 
 
-def _stream(recording, documents, *, by):
-    pipe = _Pipe()
-    started = timezone.localtime(recording.call.started_at or recording.created_at)
-    stamp = started.timetuple()[:6]
-    entries = []
-    with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, channel in _audio_views(recording):
-            try:
-                source = AudioSource(recording, channel)
-            except ChannelNotAvailable:
-                continue
-            digest, size = hashlib.sha256(), 0
-            try:
-                info = zipfile.ZipInfo(name, date_time=stamp)
-                with archive.open(info, "w", force_zip64=True) as entry:
-                    for chunk in source.read():
-                        entry.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
-                        yield pipe.take()
-            finally:
-                source.close()
-            entries.append({"name": name, "sha256": digest.hexdigest(), "size": size})
-        for name, content in documents:
-            archive.writestr(zipfile.ZipInfo(name, date_time=stamp), content)
-            entries.append(
-                {"name": name, "sha256": hashlib.sha256(content).hexdigest(), "size": len(content)}
-            )
-            yield pipe.take()
-        manifest = _manifest(recording, entries, by=by)
-        key = anchors.private_key()
-        archive.writestr(zipfile.ZipInfo(MANIFEST, date_time=stamp), manifest)
-        archive.writestr(zipfile.ZipInfo(SIGNATURE, date_time=stamp), key.sign(manifest))
-    yield pipe.take()
+def _stream(recording, documents, *, by, provision):
+    archive = ZipStream(date_time=zip_date_time(recording))
+    for name, channel in _audio_views(recording):
+        try:
+            source = AudioSource(recording, channel)
+        except ChannelNotAvailable:
+            continue
+        yield from archive.add_audio(name, source)
+    for name, content in documents:
+        yield from archive.add_bytes(name, content)
+    manifest = _manifest(recording, list(archive.members), by=by, provision=provision)
+    yield from archive.add_bytes(MANIFEST, manifest)
+    yield from archive.add_bytes(SIGNATURE, anchors.private_key().sign(manifest))
+    yield from archive.close()
 
 
-def _manifest(recording, entries, *, by):
+def _manifest(recording, entries, *, by, provision):
     return _json(
         {
             "format": FORMAT,
@@ -276,6 +257,13 @@ def _manifest(recording, entries, *, by):
                 "note": "The signature is over the exact bytes of manifest.json. The public "
                 "key is the organisation's audit checkpoint key "
                 "(manage.py verify_audit --public-key).",
+            },
+            "provision_record": None
+            if provision is None
+            else {
+                "id": provision.pk,
+                "recipient": provision.recipient_name,
+                "basis": provision.basis,
             },
             "members": entries,
         }

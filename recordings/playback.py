@@ -6,6 +6,7 @@ customer) and the second the operator. Every byte range of either maps onto the 
 segments it needs, so seeking in an hour of audio reads a few 64 KiB segments.
 """
 
+import hashlib
 import re
 import struct
 import zipfile
@@ -203,26 +204,68 @@ class _Pipe:
         return b"".join(pieces)
 
 
+class ZipStream:
+    """A ZIP archive made while it is sent, for every download of audio in a ZIP: the
+    customer's copy (portal), the export for a third party and the evidence package.
+
+    Members are stored, not compressed (audio does not compress, and a reader can check each
+    member's bytes). Each ``add_*`` is a generator of the bytes ready to send (``yield from``
+    it); ``members`` lists every member written so far with its SHA-256 and size, for a
+    manifest. Audio is decrypted a segment at a time and never held whole in the clear.
+    """
+
+    def __init__(self, *, date_time):
+        self.date_time = date_time
+        self.members = []
+        self._pipe = _Pipe()
+        self._archive = zipfile.ZipFile(self._pipe, "w", compression=zipfile.ZIP_STORED)
+
+    def add_bytes(self, name, content):
+        self._archive.writestr(zipfile.ZipInfo(name, date_time=self.date_time), content)
+        self._listed(name, hashlib.sha256(content), len(content))
+        yield self._pipe.take()
+
+    def add_audio(self, name, source):
+        """The audio of ``source`` (an ``AudioSource``, closed when done) as member ``name``."""
+        digest, size = hashlib.sha256(), 0
+        try:
+            info = zipfile.ZipInfo(name, date_time=self.date_time)
+            with self._archive.open(info, "w", force_zip64=True) as entry:
+                for chunk in source.read():
+                    entry.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+                    yield self._pipe.take()
+        finally:
+            source.close()
+        self._listed(name, digest, size)
+
+    def close(self):
+        self._archive.close()
+        yield self._pipe.take()
+
+    def _listed(self, name, digest, size):
+        self.members.append({"name": name, "sha256": digest.hexdigest(), "size": size})
+
+
+def zip_date_time(recording):
+    """The time stamp of a recording's ZIP members: when its call started (local time)."""
+    started = recording.call.started_at or recording.created_at
+    return timezone.localtime(started).timetuple()[:6]
+
+
 def zip_with_audio(text_name, text, recording=None):
-    """A ZIP archive made while it is sent: a text file, then (given ``recording``) its audio,
-    both sides as a WAV, decrypted a segment at a time and never held whole in the clear.
-    The customer's copy (portal) and the export for a third party (provision) are both this."""
-    pipe = _Pipe()
-    source = AudioSource(recording, "both") if recording is not None else None
+    """A ZIP of a text file, then (given ``recording``) its audio, both sides as a WAV. The
+    customer's copy (portal) and the export for a third party (provision) are both this."""
+    source = AudioSource(recording, BOTH) if recording is not None else None
+    stamp = timezone.localtime().timetuple()[:6] if recording is None else zip_date_time(recording)
+    stream = ZipStream(date_time=stamp)
     try:
-        with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED) as archive:
-            archive.writestr(text_name, text)
-            yield pipe.take()
-            if source is not None:
-                started = recording.call.started_at or recording.created_at
-                info = zipfile.ZipInfo(
-                    f"{recording.sid}.wav", date_time=timezone.localtime(started).timetuple()[:6]
-                )
-                with archive.open(info, "w", force_zip64=True) as entry:
-                    for chunk in source.read():
-                        entry.write(chunk)
-                        yield pipe.take()
-        yield pipe.take()
+        yield from stream.add_bytes(text_name, text.encode())
+        if source is not None:
+            yield from stream.add_audio(f"{recording.sid}.wav", source)
+            source = None
+        yield from stream.close()
     finally:
         if source is not None:
             source.close()

@@ -24,12 +24,13 @@ from audit.models import AccessEvent
 from contactcenter.phones import format_phone_number
 from contactcenter.roles import NotAllowed, require
 
+from . import evidence
+from .access import PROVIDE
 from .models import ProvisionRecord, Recording
 from .playback import zip_with_audio
 
 Action = AccessEvent.Action
 Basis = ProvisionRecord.Basis
-PROVIDE = "recordings.provide_to_third_party"
 # The export is downloaded right after the record is written, by the person who wrote it;
 # a record whose download was not fetched by then needs a new record (and a new reason).
 EXPORT_WINDOW = timedelta(minutes=15)
@@ -141,6 +142,10 @@ def provide(
         consent_obtained_at=consent_obtained_at,
         consent_statement=consent_statement,
     )
+    if ProvisionRecord.Item.EVIDENCE_PACKAGE in values["items"]:
+        access = evidence.check(recording)
+        if not access:
+            raise ValidationError({"items": access.message})
     call = recording.call
     customer = call.customer
     now = timezone.now()
@@ -290,14 +295,20 @@ def open_export(record, *, by, http_request=None, at=None):
     with transaction.atomic():
         if not ProvisionRecord.objects.claim_export(record.pk, at=at):
             raise ExportRefused(_("This provision has already been downloaded."))
+        package = ProvisionRecord.Item.EVIDENCE_PACKAGE in record.items
         audit.record(
             Action.DOWNLOAD,
             actor=by,
             recording=recording,
             purpose=record.basis,
-            detail={"channel": EXPORT_CHANNEL, "provision": record.pk},
+            detail={
+                "channel": evidence.CHANNEL if package else EXPORT_CHANNEL,
+                "provision": record.pk,
+            },
             request=http_request,
         )
+    if package:
+        return evidence.stream(recording, by=by, provision=record)
     return export_archive(record, recording)
 
 
@@ -317,6 +328,8 @@ def export_refusal(record, *, by, at=None, recording=None):
 
 
 def export_filename(record):
+    if ProvisionRecord.Item.EVIDENCE_PACKAGE in record.items:
+        return f"provision-{record.pk}-{evidence.filename(record.recording)}"
     return f"provision-{record.pk}-{record.recording.sid}.zip"
 
 
@@ -364,11 +377,7 @@ def summary_text(record, recording):
         if ProvisionRecord.Item.CONSENT in record.items:
             lines += ["", gettext("Consent to recording on this call and since:")]
             for consent in call.consent_records.select_related("notice").order_by("recorded_at"):
-                lines.append(
-                    f"- {timezone.localtime(consent.recorded_at):%Y-%m-%d %H:%M} "
-                    f"{consent.get_decision_display()} ({consent.get_method_display()})"
-                    + (f", {consent.notice}" if consent.notice_id else "")
-                )
+                lines.append(consent.summary_line())
     return "\n".join(lines) + "\n"
 
 

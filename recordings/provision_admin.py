@@ -252,7 +252,11 @@ class ProvisionRecordAdmin(admin.ModelAdmin):
         recording = get_object_or_404(
             Recording.objects.select_related("call__customer", "call__operator"), pk=recording_pk
         )
-        form = ProvisionForm(request.POST if request.method == "POST" else None)
+        # 「社外に渡す」 on the evidence package's page opens the form with the package chosen.
+        initial = {}
+        if request.GET.get("items") == ProvisionRecord.Item.EVIDENCE_PACKAGE:
+            initial["items"] = [ProvisionRecord.Item.EVIDENCE_PACKAGE]
+        form = ProvisionForm(request.POST if request.method == "POST" else None, initial=initial)
         confirming = False
         if request.method == "POST" and form.is_valid():
             if request.POST.get("confirmed") != "yes":

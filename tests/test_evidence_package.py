@@ -8,6 +8,7 @@ import ast
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import wave
@@ -277,3 +278,89 @@ def test_the_verifier_imports_nothing_of_the_product():
                 continue
             for name in names:
                 assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+
+
+# --- leaving the company: through the provision ledger ----------------------------------------
+
+
+def hand_to_lawyer(recording, by):
+    from datetime import date
+
+    from recordings import provision
+    from recordings.models import ProvisionRecord
+
+    return provision.provide(
+        recording,
+        by=by,
+        recipient="山田法律事務所 弁護士 山田太郎",
+        recipient_kind=ProvisionRecord.RecipientKind.LAWYER,
+        recipient_address="東京都千代田区霞が関1-1-1",
+        items=[ProvisionRecord.Item.EVIDENCE_PACKAGE],
+        basis=ProvisionRecord.Basis.CONSENT,
+        consent_method=ProvisionRecord.ConsentMethod.WRITTEN,
+        consent_obtained_at=date(2026, 11, 30),
+        consent_statement="同意書（署名済み）を受領、監督者が確認。",
+    )
+
+
+def test_handed_outside_the_package_is_the_provisions_one_download_and_verifies(
+    recording, supervisor, public_key, tmp_path
+):
+    from recordings import provision
+
+    record = hand_to_lawyer(recording, supervisor)
+    package = b"".join(provision.open_export(record, by=supervisor))
+    assert run_verifier(package, public_key, tmp_path).returncode == 0
+    contents = members(package)
+    assert contents[f"audio/{recording.sid}.wav"] == AUDIO
+    inside = json.loads(contents["provision.json"])["provision_record"]
+    assert inside["id"] == record.pk
+    assert inside["recipient_name"] == "山田法律事務所 弁護士 山田太郎"
+    manifest = json.loads(contents["manifest.json"])
+    assert manifest["provision_record"] == {
+        "id": record.pk,
+        "recipient": "山田法律事務所 弁護士 山田太郎",
+        "basis": "consent",
+    }
+    assert "provision.json" in {member["name"] for member in manifest["members"]}
+    # One DOWNLOAD event, as an evidence package and of this provision, after the hand-over.
+    downloads = AccessEvent.objects.filter(action=Action.DOWNLOAD, recording_id=recording.pk)
+    assert [event.detail for event in downloads] == [
+        {"channel": "evidence_package", "provision": record.pk}
+    ]
+    assert AccessEvent.objects.filter(
+        action=Action.THIRD_PARTY_PROVISION, recording_id=recording.pk
+    ).exists()
+    # The package's own audit events end with its download.
+    events = json.loads(contents["audit.json"])["events"]
+    assert [event["action"] for event in events][-2:] == ["third_party_provision", "download"]
+    with pytest.raises(provision.ExportRefused):
+        provision.open_export(record, by=supervisor)
+
+
+def test_a_package_for_outside_needs_the_evidence_purpose(notice, operator, supervisor):
+    from django.core.exceptions import ValidationError
+
+    from recordings.models import ProvisionRecord
+
+    recording = factories.stored_recording(operator, audio=AUDIO)
+    with pytest.raises(ValidationError) as refused:
+        hand_to_lawyer(recording, supervisor)
+    assert "items" in refused.value.message_dict
+    assert not ProvisionRecord.objects.exists()
+
+
+def test_the_package_page_offers_the_hand_over_with_the_package_chosen(
+    client, recording, supervisor
+):
+    client.force_login(supervisor)
+    page = client.get(reverse("admin:recordings_recording_evidence", args=[recording.pk]))
+    provide = reverse("admin:recordings_provisionrecord_provide", args=[recording.pk])
+    text = page.content.decode()
+    assert f"{provide}?items=evidence_package" in text
+    assert "社外の方に渡す" in text
+    form = client.get(provide, {"items": "evidence_package"}).content.decode()
+    boxes = re.findall(r'<input type="checkbox" name="items"[^>]*>', form)
+    assert [box for box in boxes if " checked" in box] == [
+        '<input type="checkbox" name="items" value="evidence_package" id="id_items_3" checked>'
+    ]

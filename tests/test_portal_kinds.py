@@ -19,7 +19,7 @@ from privacy.models import CrossBorderRecipient
 from recordings import provision
 from recordings.models import ProvisionRecord, Recording
 
-from .helpers.portal import find_call
+from .helpers.portal import find_call, prove
 from .test_playback import start, stored_recording
 from .test_portal_requests import decide
 
@@ -42,17 +42,6 @@ def recording_of(number, operator):
     customer.phone_number = number
     customer.save()
     return recording
-
-
-def prove(client, twilio, number):
-    channel = "sms" if number == MOBILE else "call"
-    client.post(reverse("portal:start"), {"phone_number": number, "channel": channel})
-    if channel == "call":
-        said = twilio.state.outbound_calls[-1]["twiml"]
-        code = "".join(re.search(r"((?:\d、){5}\d)", said).group(1).split("、"))
-    else:
-        code = re.search(r"\b(\d{6})\b", twilio.state.messages[-1]["body"]).group(1)
-    assert client.post(reverse("portal:verify"), {"code": code})["Location"] == MINE
 
 
 def ask(client, kind, *, calls=(), **fields):
@@ -125,7 +114,7 @@ class TestPurposes:
         self, client, twilio, notice, operator, supervisor, settings
     ):
         recording_of(LANDLINE, operator)
-        prove(client, twilio, LANDLINE)
+        prove(client, twilio, LANDLINE, "call")
         made = ask(client, "purpose_notice")
         before = len(twilio.state.outbound_calls)
 
@@ -220,7 +209,7 @@ class TestStoppingProvision:
         self, client, twilio, notice, operator, supervisor
     ):
         recording = recording_of(LANDLINE, operator)
-        prove(client, twilio, LANDLINE)
+        prove(client, twilio, LANDLINE, "call")
         made = ask(client, "stop_provision")
         before = len(twilio.state.outbound_calls)
 
@@ -290,7 +279,7 @@ class TestProvisionRecords:
     ):
         recording = recording_of(LANDLINE, operator)
         handed_to_a_lawyer(recording, supervisor)
-        prove(client, twilio, LANDLINE)
+        prove(client, twilio, LANDLINE, "call")
         made = ask(client, "provision_records")
         before = len(twilio.state.outbound_calls)
 
@@ -384,7 +373,7 @@ def test_every_new_kind_is_answered_to_a_landline_by_a_call_that_reads_the_notic
     """A landline proven by a voice call asks; the answer is a call in Japanese saying the
     decision, and pressing 1 reads the whole written decision."""
     recording = recording_of(LANDLINE, operator)
-    prove(client, twilio, LANDLINE)
+    prove(client, twilio, LANDLINE, "call")
     calls = [recording.call] if fields.pop("about_the_call", False) else []
     made = ask(client, kind, calls=calls, **fields)
     before = len(twilio.state.outbound_calls)

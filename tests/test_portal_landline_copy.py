@@ -24,7 +24,7 @@ from portal.models import CustomerRequest, ListeningLink
 from recordings import access
 
 from .factories import PurposeFactory, UserFactory, published_notice
-from .helpers.portal import find_call, find_call_in_page
+from .helpers.portal import find_call, find_call_in_page, prove, sent_code
 from .helpers.second_factor import VerifiedClient
 from .helpers.staff import acknowledged_operator
 from .test_error_pages import assert_japanese_page
@@ -42,17 +42,6 @@ SOMEONE_ELSE = "+81612345678"  # 06-1234-5678, Osaka
 @pytest.fixture(autouse=True)
 def _fresh_limits(portal_codes):
     """Codes through the Twilio emulator, and the portal's limits fresh (conftest)."""
-
-
-def prove(client, twilio, number, channel="call"):
-    """The caller proves ``number``: the code read out in our call, or sent by SMS."""
-    client.post(reverse("portal:start"), {"phone_number": number, "channel": channel})
-    if channel == "call":
-        said = twilio.state.outbound_calls[-1]["twiml"]
-        code = "".join(re.search(r"((?:\d、){5}\d)", said).group(1).split("、"))
-    else:
-        code = re.search(r"\b(\d{6})\b", twilio.state.messages[-1]["body"]).group(1)
-    assert client.post(reverse("portal:verify"), {"code": code})["Location"] == MINE
 
 
 def ask(client, recording, kind, copy_format=""):
@@ -106,7 +95,7 @@ def test_the_answer_call_of_a_file_copy_says_where_to_get_the_file(
 ):
     recording = recording_of(LANDLINE, operator)
     asking = Client()
-    prove(asking, twilio, LANDLINE)
+    prove(asking, twilio, LANDLINE, "call")
     made = ask(asking, recording, "copy", "file")
     receipt = asking.get(reverse("portal:sent")).content.decode()
     calls_before = len(twilio.state.outbound_calls)
@@ -127,7 +116,7 @@ def test_the_answer_call_of_a_file_copy_says_where_to_get_the_file(
 def test_a_hearing_for_a_landline_does_not_speak_of_a_file(twilio, notice, operator, supervisor):
     recording = recording_of(LANDLINE, operator)
     asking = Client()
-    prove(asking, twilio, LANDLINE)
+    prove(asking, twilio, LANDLINE, "call")
     made = ask(asking, recording, "hear")
     calls_before = len(twilio.state.outbound_calls)
 
@@ -341,9 +330,7 @@ def prove_in_browser(page, twilio):
     page.get_by_role("radio", name="音声通話").check()
     page.get_by_role("button", name="コードを送る").click()
     expect(page).to_have_url(re.compile(r"/requests/verify/(#.*)?$"))
-    said = twilio.state.outbound_calls[-1]["twiml"]
-    code = "".join(re.search(r"((?:\d、){5}\d)", said).group(1).split("、"))
-    page.get_by_label("6桁の確認コード").fill(code)
+    page.get_by_label("6桁の確認コード").fill(sent_code(twilio, "call"))
     page.get_by_role("button", name="確認").click()
     expect(page).to_have_url(re.compile(r"/requests/mine/(#.*)?$"))
 

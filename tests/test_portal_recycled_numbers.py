@@ -4,7 +4,6 @@ a call older than 90 days may be an earlier holder's: shown as "to be confirmed"
 request for it is marked for staff to confirm. Requests of the number's earlier holder are not
 listed either."""
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -16,7 +15,7 @@ from portal import ownership
 from portal.models import CustomerRequest
 
 from .factories import CallFactory, CustomerFactory
-from .helpers.portal import find_call, when
+from .helpers.portal import find_call, prove, when
 from .test_playback import stored_recording
 
 pytestmark = pytest.mark.django_db
@@ -28,12 +27,6 @@ MINE = reverse("portal:mine")
 @pytest.fixture(autouse=True)
 def _fresh_limits(portal_codes):
     """Codes through the Twilio emulator, and the portal's limits fresh (conftest)."""
-
-
-def prove(client, twilio, number=NUMBER):
-    client.post(reverse("portal:start"), {"phone_number": number, "channel": "sms"})
-    code = re.search(r"\b(\d{6})\b", twilio.state.messages[-1]["body"]).group(1)
-    assert client.post(reverse("portal:verify"), {"code": code})["Location"] == MINE
 
 
 def shown(client, call):
@@ -49,7 +42,7 @@ def holder():
 def test_a_previous_holders_call_is_not_listed_to_the_new_holder(client, twilio, holder):
     earlier = CallFactory(customer=holder, started_at=timezone.now() - timedelta(days=400))
     recent = CallFactory(customer=holder, started_at=timezone.now() - timedelta(days=3))
-    prove(client, twilio)
+    prove(client, twilio, NUMBER)
 
     assert not shown(client, earlier)
     assert not shown(client, recent)
@@ -60,7 +53,7 @@ def test_a_previous_holders_call_is_not_listed_to_the_new_holder(client, twilio,
 
 def test_only_calls_within_the_window_of_the_given_time_are_found(client, twilio, holder):
     call = CallFactory(customer=holder, started_at=timezone.now() - timedelta(days=2))
-    prove(client, twilio)
+    prove(client, twilio, NUMBER)
     local = timezone.localtime(call.started_at)
     for offset, found in ((timedelta(minutes=-100), False), (timedelta(minutes=80), True)):
         at = local + offset
@@ -70,7 +63,7 @@ def test_only_calls_within_the_window_of_the_given_time_are_found(client, twilio
 
 def test_an_old_call_is_shown_to_be_confirmed_and_its_request_says_so(client, twilio, holder):
     old = CallFactory(customer=holder, started_at=timezone.now() - timedelta(days=120))
-    prove(client, twilio)
+    prove(client, twilio, NUMBER)
     find_call(client, old)
     page = client.get(MINE).content.decode()
     assert "担当者が確認します" in page
@@ -81,7 +74,7 @@ def test_an_old_call_is_shown_to_be_confirmed_and_its_request_says_so(client, tw
 
 def test_look_ups_are_limited_per_proof_of_the_number(client, twilio, holder, settings):
     call = CallFactory(customer=holder, started_at=timezone.now() - timedelta(days=1))
-    prove(client, twilio)
+    prove(client, twilio, NUMBER)
     yesterday = (timezone.localdate() - timedelta(days=5)).isoformat()
     for _ in range(settings.PORTAL_CALL_LOOKUPS):
         client.post(MINE, {"find": "1", "day": yesterday, "time": "03:00"})
@@ -93,7 +86,7 @@ def test_look_ups_are_limited_per_proof_of_the_number(client, twilio, holder, se
 
 def test_the_calls_found_belong_to_this_proof_of_this_number(client, twilio, holder):
     call = CallFactory(customer=holder, started_at=timezone.now() - timedelta(days=1))
-    prove(client, twilio)
+    prove(client, twilio, NUMBER)
     find_call(client, call)
     other = "+819066667777"
     prove(client, twilio, other)
@@ -102,14 +95,14 @@ def test_the_calls_found_belong_to_this_proof_of_this_number(client, twilio, hol
 
 def test_a_request_cannot_name_a_call_that_was_not_found(client, twilio, holder, notice):
     call = CallFactory(customer=holder)
-    prove(client, twilio)
+    prove(client, twilio, NUMBER)
     answer = client.post(MINE, {"kind": "delete", "calls": [str(call.pk)]})
     assert answer.status_code == 400
     assert not CustomerRequest.objects.exists()
 
 
 def test_a_day_to_come_is_refused_and_changes_nothing(client, twilio, holder):
-    prove(client, twilio)
+    prove(client, twilio, NUMBER)
     tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
     page = client.post(MINE, {"find": "1", "day": tomorrow, "time": "10:00"})
     assert page.status_code == 400
@@ -124,7 +117,7 @@ def test_requests_of_the_earlier_holder_are_not_listed(client, twilio, holder):
     CustomerRequest.objects.filter(pk=theirs.pk).update(
         created_at=timezone.now() - timedelta(days=200)
     )
-    prove(client, twilio)
+    prove(client, twilio, NUMBER)
     assert theirs.reference not in client.get(MINE).content.decode()
 
 
@@ -135,7 +128,7 @@ def test_the_queue_marks_a_request_about_an_old_call(client, twilio, notice, ope
     call.customer.save()
     Call.objects.filter(pk=call.pk).update(started_at=timezone.now() - timedelta(days=120))
     call.refresh_from_db()
-    prove(client, twilio)
+    prove(client, twilio, NUMBER)
     find_call(client, call)
     assert client.post(MINE, {"kind": "hear", "calls": [str(call.pk)]}).status_code == 302
     made = CustomerRequest.objects.get()

@@ -16,7 +16,7 @@ from recordings import retention
 from recordings.models import Recording, Tombstone
 
 from .factories import CustomerFactory, UserFactory
-from .helpers.portal import find_call
+from .helpers.portal import find_call, prove
 from .test_playback import AUDIO, stored_recording
 
 pytestmark = pytest.mark.django_db
@@ -30,12 +30,6 @@ QUEUE = reverse("admin:portal_customerrequest_changelist")
 @pytest.fixture(autouse=True)
 def _fresh_limits(portal_codes):
     """Codes through the Twilio emulator, and the portal's limits fresh (conftest)."""
-
-
-def prove(client, twilio, number=NUMBER):
-    client.post(reverse("portal:start"), {"phone_number": number, "channel": "sms"})
-    code = re.search(r"\b(\d{6})\b", twilio.state.messages[-1]["body"]).group(1)
-    assert client.post(reverse("portal:verify"), {"code": code})["Location"] == MINE
 
 
 @pytest.fixture
@@ -67,7 +61,7 @@ class TestMakingARequest:
     ):
         supervisor.email = "kantoku@example.jp"
         supervisor.save()
-        prove(client, twilio)
+        prove(client, twilio, NUMBER)
 
         with self_capture(client) as captured:
             response = ask(client, "hear", [mine.call])
@@ -89,7 +83,7 @@ class TestMakingARequest:
         assert made.reference in page
 
     def test_another_customers_call_cannot_be_named(self, client, twilio, mine, theirs):
-        prove(client, twilio)
+        prove(client, twilio, NUMBER)
 
         response = ask(client, "hear", [theirs.call])
 
@@ -97,7 +91,7 @@ class TestMakingARequest:
         assert not CustomerRequest.objects.exists()
 
     def test_a_withdrawal_needs_no_call(self, client, twilio, mine):
-        prove(client, twilio)
+        prove(client, twilio, NUMBER)
 
         ask(client, "withdraw", [])
 
@@ -106,7 +100,7 @@ class TestMakingARequest:
     def test_someone_acting_for_the_caller_says_who_they_are_and_is_flagged(
         self, client, twilio, mine
     ):
-        prove(client, twilio)
+        prove(client, twilio, NUMBER)
 
         assert ask(client, "delete", [mine.call], on_behalf="on").status_code == 400
         ask(client, "delete", [mine.call], on_behalf="on", representative="山田花子（長女）")
@@ -116,7 +110,7 @@ class TestMakingARequest:
         assert made.representative == "山田花子（長女）"
 
     def test_a_copy_needs_its_form(self, client, twilio, mine):
-        prove(client, twilio)
+        prove(client, twilio, NUMBER)
 
         assert ask(client, "copy", [mine.call]).status_code == 400
         ask(client, "copy", [mine.call], copy_format="link")
@@ -331,7 +325,7 @@ def test_a_customer_sees_only_their_own_requests(client, twilio, mine, theirs):
         kind="delete",
         due_at=timezone.now() + timedelta(days=7),
     )
-    prove(client, twilio)
+    prove(client, twilio, NUMBER)
 
     page = client.get(MINE).content.decode()
 
@@ -340,7 +334,7 @@ def test_a_customer_sees_only_their_own_requests(client, twilio, mine, theirs):
 
 def test_the_staff_email_goes_only_to_staff_with_an_address(client, twilio, mine):
     UserFactory(username="no-mail", email="")
-    prove(client, twilio)
+    prove(client, twilio, NUMBER)
 
     with self_capture(client):
         ask(client, "hear", [mine.call])

@@ -1,6 +1,8 @@
 """The caller's side of the portal: after proving the number, a call is shown only once the
 caller gives its day and time (portal/ownership.py)."""
 
+import re
+
 from django.urls import reverse
 from django.utils import timezone
 
@@ -26,3 +28,19 @@ def find_call_in_page(page, call):
     page.get_by_label("おおよその時刻").fill(at)
     page.get_by_role("button", name="通話を探す").click()
     page.wait_for_load_state()
+
+
+def sent_code(twilio, channel):
+    """The portal's last code: read out in our call (digits separated by 「、」), or in the SMS."""
+    if channel == "call":
+        said = twilio.state.outbound_calls[-1]["twiml"]
+        return "".join(re.search(r"((?:\d、){5}\d)", said).group(1).split("、"))
+    return re.search(r"\b(\d{6})\b", twilio.state.messages[-1]["body"]).group(1)
+
+
+def prove(client, twilio, number, channel="sms"):
+    """The caller proves ``number`` with the code sent to it, and lands on "your calls"."""
+    client.post(reverse("portal:start"), {"phone_number": number, "channel": channel})
+    response = client.post(reverse("portal:verify"), {"code": sent_code(twilio, channel)})
+    assert response["Location"] == reverse("portal:mine")
+    return response
