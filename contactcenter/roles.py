@@ -66,3 +66,17 @@ def requires_second_factor(user):
         and user.is_authenticated
         and user.groups.filter(name__in=SECOND_FACTOR_ROLES).exists()
     )
+
+
+def staff_emails(*group_names):
+    """The email addresses of the active users of ``group_names`` (default: supervisors and
+    compliance officers), for the product's emails to staff."""
+    from django.contrib.auth import get_user_model
+
+    return list(
+        get_user_model()
+        .objects.filter(groups__name__in=group_names or SECOND_FACTOR_ROLES, is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+        .distinct()
+    )

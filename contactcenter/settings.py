@@ -185,6 +185,40 @@ if TWILIO_VERIFY_SERVICE_SID and not re.fullmatch(r"VA[0-9a-fA-F]{32}", TWILIO_V
 TWILIO_VERIFY_BASE_URL = _url(
     "TWILIO_VERIFY_BASE_URL", "https://verify.twilio.com", schemes=("http", "https")
 )
+# The Credentials API (accounts.twilio.com), where the public keys of Voice Recording
+# Encryption are registered (manage.py twilio_recording_key).
+TWILIO_ACCOUNTS_BASE_URL = _url(
+    "TWILIO_ACCOUNTS_BASE_URL", "https://accounts.twilio.com", schemes=("http", "https")
+)
+
+
+def _recording_private_keys(name):
+    """Voice Recording Encryption: ``CR…SID:/path/to/private-key.pem`` pairs, comma-separated
+    (several while keys rotate). The PEM files are read here, at start; the keys live in this
+    process only, never in the database. Empty: recordings are not encrypted at Twilio."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    keys = {}
+    for pair in env.str(name, default="").split(","):
+        if not pair.strip():
+            continue
+        sid, _, path = pair.strip().partition(":")
+        if not re.fullmatch(r"CR[0-9a-fA-F]{32}", sid) or not path:
+            _fail(name, f"expected CR…SID:/path/to/private-key.pem pairs, got {pair.strip()!r}")
+        try:
+            key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+        except OSError as exc:
+            _fail(name, f"cannot read the private key of {sid} at {path}: {exc.strerror}")
+        except (TypeError, ValueError):
+            _fail(name, f"{path} is not an unencrypted PEM private key")
+        if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
+            _fail(name, f"{path} is not an RSA private key of at least 2048 bits")
+        keys[sid] = key
+    return keys
+
+
+TWILIO_RECORDING_PRIVATE_KEYS = _recording_private_keys("TWILIO_RECORDING_PRIVATE_KEYS")
 
 # Where a caller is put through when the database cannot be read (the operators' list is in
 # it): a number in E.164 or a sip: address, e.g. a ring group. Before it, the operators last
@@ -607,6 +641,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "backoffice.tasks.refresh_daily_figures",
         "schedule": 10.0 * 60,
     },
+    # Compliance officers are reminded of breach reports (速報/確報) as they fall due.
+    "remind-incident-deadlines": {
+        "task": "incidents.tasks.remind_deadlines",
+        "schedule": 60.0 * 60,
+    },
 }
 
 # --- REST API ------------------------------------------------------------------------------
@@ -690,3 +729,28 @@ LOGGING = {
         for name in ("contactcenter", "consent", "privacy", "recordings")
     },
 }
+
+# --- personal-data breaches (incidents) ----------------------------------------------------
+
+# The preliminary report (速報) to the PPC is due this many days after the breach became known
+# (the PPC's guidance: "promptly", about 3 to 5 days); the final one (確報) after 30 days, or
+# 60 for a suspected unlawful act (rule 7 (3)).
+INCIDENT_PRELIMINARY_DAYS = _int("INCIDENT_PRELIMINARY_DAYS", 5, minimum=1)
+
+
+def _days_before(name, default):
+    raw = env.str(name, default=default).strip()
+    try:
+        days = sorted({int(part) for part in raw.split(",") if part.strip()}, reverse=True)
+    except ValueError:
+        _fail(name, f"expected whole numbers of days separated by commas, e.g. 2,1, got {raw!r}")
+    if any(day < 0 for day in days):
+        _fail(name, "days before a deadline cannot be negative")
+    return days
+
+
+# Compliance officers are emailed this many days before each report's deadline (and once
+# when it is overdue).
+INCIDENT_REMIND_DAYS_BEFORE = _days_before("INCIDENT_REMIND_DAYS_BEFORE", "2,1")
+# Above this many affected recordings, scoping runs as a Celery task instead of in the request.
+INCIDENT_SCOPE_INLINE_LIMIT = _int("INCIDENT_SCOPE_INLINE_LIMIT", 5000, minimum=0)

@@ -15,7 +15,7 @@ from contactcenter.admin import ConfirmWithReasonMixin
 from contactcenter.models import Call, Customer
 from contactcenter.phones import format_phone_number
 
-from . import ingest, retention
+from . import ingest, retention, twilio_encryption
 from .evidence_admin import EvidencePackageMixin  # the evidence package's page and download
 from .models import (
     LegalHold,
@@ -184,7 +184,7 @@ class RecordingAdmin(
                     "source",
                     "started_at",
                     "media_url",
-                    "twilio_error_code",
+                    "twilio_error",
                     "twilio_deleted_at",
                 ],
             },
@@ -267,6 +267,16 @@ class RecordingAdmin(
     @admin.display(description=_("error"))
     def error(self, recording):
         return Truncator(recording.last_error).chars(80)
+
+    @admin.display(description=_("Twilio error code"))
+    def twilio_error(self, recording):
+        """Twilio's error code on the recording's callback, with what it means when known."""
+        if not recording.twilio_error_code:
+            return "—"
+        meaning = twilio_encryption.TWILIO_ERRORS.get(recording.twilio_error_code)
+        if meaning is None:
+            return recording.twilio_error_code
+        return format_html("{}: {}", recording.twilio_error_code, meaning)
 
     @admin.display(description=_("pipeline error"))
     def error_note(self, recording):

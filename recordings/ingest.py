@@ -14,18 +14,20 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import storages
+from django.core.mail import send_mail
 from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
-from django.utils import timezone
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 import twilio_client
 from consent.services import may_record
 from contactcenter.models import Call
-from contactcenter.roles import require
+from contactcenter.roles import require, staff_emails
 
-from . import crypto
+from . import crypto, twilio_encryption
 from .models import Recording, RecordingPurpose, Tombstone
 from .outbox import enqueue
 
@@ -62,10 +64,12 @@ class FetchError(Exception):
     """The media could not be fetched this time; ``retryable`` says whether to try again, and
     ``retries`` at most how many times (None: as many as the task allows)."""
 
-    def __init__(self, message, *, retryable, retries=None):
+    def __init__(self, message, *, retryable, retries=None, alert=False):
         super().__init__(message)
         self.retryable = retryable
         self.retries = retries
+        # Staff are emailed when the fetch gives up (a key to add, a copy that does not verify).
+        self.alert = alert
 
 
 class LeaseLost(Exception):
@@ -294,21 +298,46 @@ def _renewing_lease(chunks, recording, name):
 
 
 def _download_and_store(recording, name):
-    """Stream the media into storage encrypted; return the stored copy's fields, verified."""
+    """Stream the media into storage encrypted; return the stored copy's fields, verified.
+
+    Media Twilio encrypted with our public key (Voice Recording Encryption) is decrypted on
+    the way, straight into our own encryption; the copy is stored only once Twilio's GCM tag
+    has verified at the end of the stream."""
+    cipher = _twilio_cipher(recording)
+    response = _twilio_answer(lambda: twilio_client.open_recording_media(recording.sid))
+    with response:
+        chunks = _renewing_lease(response.iter_content(DOWNLOAD_CHUNK), recording, name)
+        size = _int(response.headers.get("Content-Length"))
+        if cipher is not None:
+            chunks = twilio_encryption.decrypting(chunks, *cipher)
+            size = None if size is None else size - twilio_encryption.TAG_SIZE
+        return _store_encrypted(name, chunks, expected_size=size)
+
+
+def _twilio_answer(request):
+    """``request()``, with Twilio's refusals as the fetch's errors."""
     try:
-        response = twilio_client.open_recording_media(recording.sid)
+        return request()
     except twilio_client.TwilioError as error:
         if error.may_be_lagging:
             raise FetchError(
                 str(error.message), retryable=True, retries=MEDIA_NOT_READY_RETRIES
             ) from error
         raise FetchError(str(error.message), retryable=error.retryable) from error
-    with response:
-        return _store_encrypted(
-            name,
-            _renewing_lease(response.iter_content(DOWNLOAD_CHUNK), recording, name),
-            expected_size=_int(response.headers.get("Content-Length")),
-        )
+
+
+def _twilio_cipher(recording):
+    """``(content key, iv)`` of a recording Twilio encrypted with our public key, or None.
+
+    Asked of Twilio for every recording, keys configured or not: a recording encrypted for a
+    key we do not hold must fail here, not be stored as if its ciphertext were audio."""
+    details = _twilio_answer(lambda: twilio_client.recording_encryption_details(recording.sid))
+    if details is None:
+        return None
+    try:
+        return twilio_encryption.unwrap(details)
+    except twilio_encryption.TwilioEncryptionError as error:
+        raise FetchError(str(error.message), retryable=False, alert=True) from error
 
 
 def _store_encrypted(name, chunks, *, expected_size=None):
@@ -323,6 +352,9 @@ def _store_encrypted(name, chunks, *, expected_size=None):
     except (LeaseLost, DatabaseError):  # taken over, or the heartbeat found no database
         delete_quietly(storage, name)
         raise
+    except twilio_encryption.TwilioEncryptionError as error:  # Twilio's tag did not verify
+        delete_quietly(storage, name)
+        raise FetchError(str(error.message), retryable=False, alert=True) from error
     except Exception as error:  # network cut mid-stream, storage full, …
         delete_quietly(storage, name)
         raise FetchError(f"download interrupted: {error}", retryable=True) from error
@@ -409,6 +441,32 @@ def mark_fetch_failed(recording_id, error):
         last_error=str(error)[:2000],
         retain_until=retain_until,
     )
+
+
+def alert_fetch_failed(recording_id, error):
+    """Email supervisors and compliance officers that ``recording_id`` could not be fetched
+    for a reason only a person can fix (a private key to add, Twilio's encrypted copy that
+    does not verify). Twilio's copy is kept; 「再取得」 on the recording tries again."""
+    recording = Recording.objects.select_related("call").get(pk=recording_id)
+    recipients = staff_emails()
+    if not recipients:
+        return
+    with translation.override("ja"):
+        subject = _("Recording %(sid)s could not be fetched") % {"sid": recording.sid}
+        body = _(
+            "The recording of call %(call)s could not be fetched from Twilio, and only a "
+            "person can fix why:\n\n%(error)s\n\nTwilio's copy is kept. Once fixed, retry "
+            "the fetch on the recording's page: %(url)s"
+        ) % {
+            "call": recording.call.sid,
+            "error": error,
+            "url": settings.PUBLIC_BASE_URL
+            + reverse("admin:recordings_recording_change", args=[recording.pk]),
+        }
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+    except OSError:
+        logger.exception("Could not email staff about recording %s", recording.sid)
 
 
 def note_fetch_error(recording_id, error):

@@ -456,8 +456,9 @@ class ProvisionRecord(models.Model):
         AUDIO = "audio", _("Call recording (audio)")
         CALL = "call", _("Call record")
         CONSENT = "consent", _("Consent records")
-        EVIDENCE_PACKAGE = "evidence_package", _(
-            "Evidence package (signed: audio, call, consent records, notice, audit events)"
+        EVIDENCE_PACKAGE = (
+            "evidence_package",
+            _("Evidence package (signed: audio, call, consent records, notice, audit events)"),
         )
 
     class Basis(models.TextChoices):

@@ -264,6 +264,7 @@ def twilio(settings):
         account_sid=settings.TWILIO_ACCOUNT_SID, auth_token=settings.TWILIO_AUTH_TOKEN
     ) as emulator:
         settings.TWILIO_API_BASE_URL = emulator.url
+        settings.TWILIO_ACCOUNTS_BASE_URL = emulator.url
         yield emulator
 
 

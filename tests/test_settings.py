@@ -34,6 +34,11 @@ CHECK = ["manage.py", "check"]
         ({"RECORDINGS_MASTER_KEYS": "k1:c2hvcnQ="}, "RECORDINGS_MASTER_KEYS"),
         ({"RECORDINGS_MASTER_KEYS": "no-separator"}, "RECORDINGS_MASTER_KEYS"),
         ({"BEHIND_TLS_PROXY": "maybe"}, "BEHIND_TLS_PROXY"),
+        ({"TWILIO_RECORDING_PRIVATE_KEYS": "key.pem"}, "TWILIO_RECORDING_PRIVATE_KEYS"),
+        (
+            {"TWILIO_RECORDING_PRIVATE_KEYS": "CR" + "0" * 32 + ":/nonexistent/key.pem"},
+            "TWILIO_RECORDING_PRIVATE_KEYS",
+        ),
         ({"EMAIL_URL": "pigeon://coop"}, "EMAIL_URL"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
     ],
@@ -93,7 +98,8 @@ def test_celery_is_configured_for_idempotent_tasks():
 
 def settings_variables():
     source = (BASE_DIR / "contactcenter" / "settings.py").read_text(encoding="utf-8")
-    names = re.findall(r'(?:env\.\w+|_bool|_int|_url|_master_keys)\(\s*"([A-Z][A-Z0-9_]+)"', source)
+    readers = r"env\.\w+|_bool|_int|_url|_master_keys|_recording_private_keys"
+    names = re.findall(rf'(?:{readers})\(\s*"([A-Z][A-Z0-9_]+)"', source)
     return list(dict.fromkeys(names))
 
 

@@ -119,6 +119,41 @@ def open_recording_media(recording_sid):
     return response
 
 
+def recording_encryption_details(recording_sid):
+    """How Twilio encrypted a recording with our public key (Voice Recording Encryption):
+    ``{"type": "rsa-aes", "public_key_sid": "CR…", "encrypted_cek": …, "iv": …}`` (base64),
+    or None when the recording is not encrypted."""
+    recording = _call_twilio(
+        f"recording {recording_sid}", lambda: client().recordings(recording_sid).fetch()
+    )
+    return dict(recording.encryption_details) if recording.encryption_details else None
+
+
+def _accounts():
+    twilio = client()
+    twilio.accounts.base_url = settings.TWILIO_ACCOUNTS_BASE_URL
+    return twilio.accounts.v1.credentials.public_key
+
+
+def _public_key_fields(key):
+    return {"sid": key.sid, "friendly_name": key.friendly_name, "date_created": key.date_created}
+
+
+def create_public_key(*, public_key_pem, friendly_name):
+    """Register a public key for Voice Recording Encryption (Credentials PublicKey API)."""
+    key = _call_twilio(
+        "registration of a public key",
+        lambda: _accounts().create(public_key=public_key_pem, friendly_name=friendly_name),
+    )
+    return _public_key_fields(key)
+
+
+def list_public_keys():
+    """The public keys registered on the account, newest first as Twilio lists them."""
+    keys = _call_twilio("list of public keys", lambda: list(_accounts().stream()))
+    return [_public_key_fields(key) for key in keys]
+
+
 def delete_recording(recording_sid):
     """Delete Twilio's copy of a recording; one that is already gone counts as deleted."""
     try:

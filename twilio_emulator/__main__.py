@@ -15,6 +15,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8010)
+    parser.add_argument(
+        "--encrypt-recordings",
+        action="store_true",
+        help="Voice Recording Encryption: encrypt recordings with the public key registered "
+        "last (manage.py twilio_recording_key create), as the console's setting does",
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "contactcenter.settings")
     from django.conf import settings
@@ -26,6 +32,7 @@ def main():
         port=args.port,
     ) as emulator:
         emulator.state.announce = lambda text: print(text, flush=True)
+        emulator.state.encrypt_with_newest_key = args.encrypt_recordings
         print(f"Twilio emulator listening on {emulator.url} (Ctrl-C to stop)", flush=True)
         print("Text messages, calls placed and Verify codes are shown here.", flush=True)
         try:

@@ -18,6 +18,16 @@ against it unchanged when ``TWILIO_API_BASE_URL`` points here:
   (``Status``, ``StartTime>``/``StartTime<``; paged like recordings)
 * ``GET    /2010-04-01/Accounts/{AC}/Calls/{CA}.json``                       call resource
 * ``POST   /v2/Services/{VA}/Verifications`` and ``…/VerificationCheck``     Twilio Verify
+* ``POST``/``GET /v1/Credentials/PublicKeys``                               public keys
+  (accounts.twilio.com: point the client's ``accounts.base_url`` here too)
+
+Voice Recording Encryption, as Twilio does it: once a public key is chosen for it (``POST
+/_emulator/recording-encryption`` with ``public_key_sid``, what the console's Voice settings
+do; ``null`` turns it off), each recording completed after is encrypted with a random
+AES-256-GCM content key (the media is the ciphertext followed by the 16-byte tag), the key
+encrypted with that public key (RSAES-OAEP, SHA-256, MGF1-SHA-256), and the recording's
+``encryption_details`` say so. ``flip_byte`` (an offset into the media as served; negative
+counts from the end, -1 is the tag's last byte) changes one byte of it, as a damaged copy.
 
 Faults can be asked for when a recording is completed (``POST
 /_emulator/recordings/{RE}/complete`` with ``seconds`` and optionally ``trickle_seconds``: serve
@@ -77,6 +87,11 @@ VERIFY_ROUTES = [
         re.compile(r"/v2/Services/(?P<service>VA\w+)/VerificationCheck$"),
         "check_verification",
     ),
+]
+# The Credentials API (accounts.twilio.com/v1), on the same port.
+ACCOUNTS_ROUTES = [
+    ("POST", re.compile(r"/v1/Credentials/PublicKeys$"), "create_public_key"),
+    ("GET", re.compile(r"/v1/Credentials/PublicKeys$"), "list_public_keys"),
 ]
 # The faults a recording's media or DELETE can be asked to answer: (Twilio error code, message).
 FAULT_ANSWERS = {
@@ -172,6 +187,12 @@ class EmulatorState:
         self.messages = []
         self.outbound_calls = []
         self.verifications = {}
+        # Voice Recording Encryption: the account's public keys, and the one recordings are
+        # encrypted with (None: recordings are not encrypted).
+        self.public_keys = {}
+        self.recording_encryption_key = None
+        # ``python -m twilio_emulator --encrypt-recordings``: the key registered last is used.
+        self.encrypt_with_newest_key = False
         self.lock = threading.RLock()
         # Called with a line of text for what a person would see (an SMS, a call placed, a
         # Verify code); ``python -m twilio_emulator`` prints it.
@@ -196,7 +217,7 @@ class EmulatorState:
             "media_url": self.base_url + uri,
             "api_version": "2010-04-01",
             "price": None,
-            "encryption_details": None,
+            "encryption_details": recording.get("encryption_details"),
         }
 
     def start_recording(self, *, call, source="StartCallRecordingAPI", **_):
@@ -485,6 +506,85 @@ class EmulatorState:
 
     # -- control, used by the caller driver and tests --------------------------------------
 
+    # -- Voice Recording Encryption --------------------------------------------------------
+
+    def encryption_key_sid(self):
+        """The public key recordings are encrypted with now, or None."""
+        if self.recording_encryption_key is not None:
+            return self.recording_encryption_key
+        if self.encrypt_with_newest_key and self.public_keys:
+            return list(self.public_keys)[-1]
+        return None
+
+    def encrypt_media(self, recording):
+        """Encrypt a completed recording's media as Twilio does with the chosen public key."""
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        sid = self.encryption_key_sid()
+        public_key = serialization.load_pem_public_key(self.public_keys[sid]["pem"].encode())
+        content_key, iv = AESGCM.generate_key(bit_length=256), secrets.token_bytes(12)
+        recording["media"] = AESGCM(content_key).encrypt(iv, recording["media"], None)
+        encrypted_cek = public_key.encrypt(
+            content_key,
+            padding.OAEP(
+                mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+            ),
+        )
+        recording["encryption_details"] = {
+            "type": "rsa-aes",
+            "public_key_sid": sid,
+            "encrypted_cek": base64.b64encode(encrypted_cek).decode(),
+            "iv": base64.b64encode(iv).decode(),
+        }
+
+    def public_key_resource(self, key):
+        return {
+            "sid": key["sid"],
+            "account_sid": self.account_sid,
+            "friendly_name": key["friendly_name"],
+            "date_created": key["date_created"].isoformat().replace("+00:00", "Z"),
+            "url": f"{self.base_url}/v1/Credentials/PublicKeys/{key['sid']}",
+        }
+
+    def create_public_key(self, *, form, **_):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        pem = form.get("PublicKey", "")
+        try:
+            key = serialization.load_pem_public_key(pem.encode())
+        except ValueError:
+            key = None
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise TwilioError(400, 70154, "Public Key is invalid")
+        with self.lock:
+            created = {
+                "sid": new_sid("CR"),
+                "friendly_name": form.get("FriendlyName", ""),
+                "pem": pem,
+                "date_created": datetime.now(UTC).replace(microsecond=0),
+            }
+            self.public_keys[created["sid"]] = created
+            return 201, self.public_key_resource(created)
+
+    def list_public_keys(self, **_):
+        with self.lock:
+            keys = sorted(self.public_keys.values(), key=lambda k: k["date_created"], reverse=True)
+            return 200, {
+                "credentials": [self.public_key_resource(key) for key in keys],
+                "meta": {
+                    "page": 0,
+                    "page_size": len(keys),
+                    "first_page_url": f"{self.base_url}/v1/Credentials/PublicKeys?Page=0",
+                    "previous_page_url": None,
+                    "url": f"{self.base_url}/v1/Credentials/PublicKeys?Page=0",
+                    "next_page_url": None,
+                    "key": "credentials",
+                },
+            }
+
     def control(self, method, path, body):
         with self.lock:
             if method == "POST" and path == "/_emulator/calls":
@@ -513,6 +613,12 @@ class EmulatorState:
                 recording.update(
                     status="completed", duration=round(seconds), media=synthetic_wav(seconds)
                 )
+                if self.encryption_key_sid() is not None:
+                    self.encrypt_media(recording)
+                if "flip_byte" in body:
+                    media = bytearray(recording["media"])
+                    media[int(body["flip_byte"])] ^= 0x01
+                    recording["media"] = bytes(media)
                 recording["faults"] = {
                     key: body[key]
                     for key in (
@@ -554,6 +660,12 @@ class EmulatorState:
                         f"{service} {to}": v for (service, to), v in self.verifications.items()
                     },
                 }
+            if method == "POST" and path == "/_emulator/recording-encryption":
+                sid = body.get("public_key_sid")
+                if sid is not None and sid not in self.public_keys:
+                    raise TwilioError(400, 20001, f"Public key {sid} is not on the account")
+                self.recording_encryption_key = sid
+                return 200, {"public_key_sid": sid}
             if method == "POST" and path == "/_emulator/reset":
                 self.calls.clear()
                 self.recordings.clear()
@@ -561,6 +673,8 @@ class EmulatorState:
                 self.messages.clear()
                 self.outbound_calls.clear()
                 self.verifications.clear()
+                self.public_keys.clear()
+                self.recording_encryption_key = None
                 return 200, {}
         raise TwilioError(404, 20404, f"Unknown emulator control {method} {path}")
 
@@ -601,7 +715,7 @@ class Handler(BaseHTTPRequestHandler):
                     {"method": method, "path": path, "form": form, "query": query}
                 )
             self.authenticate()
-            for route_method, pattern, action in ROUTES + VERIFY_ROUTES:
+            for route_method, pattern, action in ROUTES + VERIFY_ROUTES + ACCOUNTS_ROUTES:
                 match = pattern.match(path)
                 if match and route_method == method:
                     if match.groupdict().get("account", self.state.account_sid) != (
