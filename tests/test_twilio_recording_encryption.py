@@ -350,3 +350,48 @@ def test_a_whole_call_with_encryption_on_ends_stored_and_deleted_at_twilio(
     assert recording.status == Status.STORED
     assert decrypted(recording)[:4] == b"RIFF"
     assert at_twilio["deleted"] is True
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_reads_the_private_key_file_and_stores_the_call(
+    driver, twilio, broker, live_db, tmp_path
+):
+    """The worker process reads TWILIO_RECORDING_PRIVATE_KEYS at start, as production does."""
+    from .factories import PurposeFactory, published_notice
+    from .helpers.services import Worker, wait_for, wait_for_worker_sessions_to_end
+    from .helpers.staff import acknowledged_operator
+
+    published_notice(purposes=[PurposeFactory(code="quality", name_ja="品質向上")])
+    acknowledged_operator("op")
+    key = key_pair()
+    sid = registered(twilio, key)
+    pem = tmp_path / "twilio-recordings.pem"
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    worker = Worker(
+        broker=broker,
+        twilio=twilio,
+        log_path=tmp_path / "worker.log",
+        TWILIO_RECORDING_PRIVATE_KEYS=f"{sid}:{pem}",
+    ).start()
+    try:
+        result = driver.run(digits="1", talk_seconds=SECONDS)
+        wait_for(
+            lambda: Recording.objects.filter(
+                sid=result.recording_sid, status=Status.STORED, twilio_deleted_at__isnull=False
+            ).exists(),
+            what="the encrypted recording to be stored",
+            worker=worker,
+        )
+    finally:
+        worker.stop()
+        wait_for_worker_sessions_to_end()
+    recording = Recording.objects.get(sid=result.recording_sid)
+    assert twilio.state.recordings[recording.sid]["encryption_details"]["public_key_sid"] == sid
+    assert decrypted(recording)[:4] == b"RIFF"

@@ -107,13 +107,14 @@ def worker_database_url():
 class Worker:
     """A Celery worker process of this test's own, on the test's broker and database."""
 
-    def __init__(self, *, broker, twilio, log_path):
+    def __init__(self, *, broker, twilio, log_path, **variables):
         self.log_path = log_path
         self.variables = {
             "REDIS_URL": broker.url,
             "DATABASE_URL": worker_database_url(),
             "TWILIO_API_BASE_URL": twilio.url,
             "RECORDINGS_ROOT": settings.STORAGES["recordings"]["OPTIONS"]["location"],
+            **variables,
         }
         self.process = None
 
