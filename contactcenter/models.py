@@ -450,6 +450,22 @@ class Call(models.Model):
         db_index=True,
         help_text=_("No operator was available to take the call."),
     )
+    card_pause_until = models.DateTimeField(
+        _("paused for a card number until"),
+        null=True,
+        blank=True,
+        help_text=_("The recording resumes by itself then, unless the operator resumes it first."),
+    )
+    card_data_suspected_at = models.DateTimeField(
+        _("may contain card data since"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "A card number may have been recorded (a pause that failed or was missed): the "
+            "recording is kept only as long as its shortest purpose allows."
+        ),
+    )
+    card_data_note = models.TextField(_("why it may contain card data"), blank=True)
     last_sequence_number = models.IntegerField(
         _("last status sequence number"),
         null=True,
@@ -484,6 +500,13 @@ class Call(models.Model):
     def is_finished(self):
         return self.status in self.FINAL_STATUSES
 
+    @property
+    def card_pause_seconds_left(self):
+        """Seconds until a pause for a card number ends by itself (0 when it is due)."""
+        if self.card_pause_until is None:
+            return 0
+        return max(0, int((self.card_pause_until - timezone.now()).total_seconds()))
+
     def is_handled_by(self, user):
         """Is this ``user``'s own call (they are its operator)? The one rule for "own call"."""
         return (
@@ -506,6 +529,9 @@ class CallEvent(models.Model):
         RECORDING_RESUMED = "recording_resumed", _("Recording resumed")
         RECORDING_STOPPED = "recording_stopped", _("Recording stopped")
         RECORDING_CONTROL_FAILED = "recording_control_failed", _("Recording control failed")
+        CARD_PAUSE = "card_pause", _("Recording paused for a card number")
+        CARD_PAUSE_ENDED = "card_pause_ended", _("Recording resumed after the card number")
+        CARD_DATA_MARKED = "card_data_marked", _("Marked: the recording may contain card data")
         OPERATOR_ANSWERED = "operator_answered", _("Operator answered")
         NO_OPERATOR = "no_operator", _("No operator available")
         WEBHOOK_FAILED = "webhook_failed", _("Webhook failed; caller connected without recording")

@@ -1,8 +1,11 @@
 """Live control of a call's recording (R4): pause while a card number is read, resume, stop."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 import twilio_client
@@ -71,7 +74,7 @@ def live_calls_for(user):
     return calls.order_by("-started_at")
 
 
-def control_recording(*, call, action, by):
+def control_recording(*, call, action, by, for_card=False):
     """Pause, resume or stop ``call``'s recording at Twilio and keep it on the call's timeline.
 
     Raises ``RecordingControlError`` (with an HTTP status: 400 unknown action, 403 not allowed,
@@ -80,7 +83,7 @@ def control_recording(*, call, action, by):
     """
     if action not in ACTIONS:
         raise RecordingControlError(_("Unknown action: choose pause, resume or stop."), status=400)
-    if not can_control_recording(by, call):
+    if by is not None and not can_control_recording(by, call):
         raise RecordingControlError(
             _("Only the operator on this call or a supervisor can control its recording."),
             status=403,
@@ -98,6 +101,9 @@ def control_recording(*, call, action, by):
             actor=by,
             detail=f"{action}: {error.message}",
         )
+        if for_card and action == "pause":
+            # The recording runs on: if the number is read now, it is on tape.
+            mark_card_data(call=call, by=by, note=_("The pause for a card number failed."))
         raise RecordingControlError(error.message, status=502) from error
     with transaction.atomic():
         # Twilio takes a moment: the call may have ended, or its recording turned out absent,
@@ -106,7 +112,24 @@ def control_recording(*, call, action, by):
             call.pk, to=step.state, only_from=step.allowed_from
         )
         if moved:
-            CallEvent.objects.create(call=call, kind=step.event, actor=by)
+            card_pause = {}
+            if for_card and action == "pause":
+                until = timezone.now() + timedelta(seconds=settings.CARD_PAUSE_SECONDS)
+                card_pause = {"card_pause_until": until}
+            elif action in ("resume", "stop"):
+                card_pause = {"card_pause_until": None}
+            if card_pause:
+                Call.objects.filter(pk=call.pk).update(**card_pause)
+            kind = step.event
+            if for_card:
+                kind = (
+                    CallEvent.Kind.CARD_PAUSE
+                    if action == "pause"
+                    else CallEvent.Kind.CARD_PAUSE_ENDED
+                )
+            CallEvent.objects.create(
+                call=call, kind=kind, actor=by, detail="" if by else _("automatically, on time")
+            )
     call.refresh_from_db()
     if not moved:
         refusal = _not_possible_now(call)
@@ -128,3 +151,54 @@ def _not_possible_now(call):
         % {"state": call.get_recording_state_display()},
         status=409,
     )
+
+
+# --- card numbers (PCI DSS scope: no card number on a recording) ------------------------------
+
+
+def pause_for_card(*, call, by):
+    """Pause ``call``'s recording while the caller reads a card number; it resumes by itself
+    after ``CARD_PAUSE_SECONDS`` (``resume_expired_card_pauses``, and the operator's page at
+    zero) or at the operator's word (``end_card_pause``). A pause that fails leaves the call
+    marked as possibly holding card data, and the error is raised as for any control."""
+    return control_recording(call=call, action="pause", by=by, for_card=True)
+
+
+def end_card_pause(*, call, by):
+    """Resume a recording paused for a card number (the operator's 「再開」)."""
+    return control_recording(call=call, action="resume", by=by, for_card=True)
+
+
+def resume_expired_card_pauses(*, now=None):
+    """Resume every recording whose pause for a card number has run out; return how many.
+    Run by beat every 15 seconds; a call that ended or was resumed meanwhile is left alone."""
+    due = Call.objects.filter(
+        status=Call.Status.IN_PROGRESS,
+        recording_state=RecordingState.PAUSED,
+        card_pause_until__lte=now or timezone.now(),
+    )
+    resumed = 0
+    for call in due[:200]:
+        try:
+            control_recording(call=call, action="resume", by=None, for_card=True)
+        except RecordingControlError:
+            continue  # on the timeline already; the next run tries again while it is due
+        resumed += 1
+    return resumed
+
+
+def mark_card_data(*, call, by, note):
+    """Mark ``call``'s recording as possibly holding card data (a pause missed or failed):
+    the recording is kept only as long as its shortest purpose allows, and a leak of it is
+    a leak of data that can cause financial loss (APPI rule 7 (2)). Idempotent: the first
+    mark's time is kept."""
+    with transaction.atomic():
+        Call.objects.filter(pk=call.pk, card_data_suspected_at__isnull=True).update(
+            card_data_suspected_at=timezone.now()
+        )
+        Call.objects.filter(pk=call.pk).update(card_data_note=str(note)[:2000])
+        CallEvent.objects.create(
+            call=call, kind=CallEvent.Kind.CARD_DATA_MARKED, actor=by, detail=str(note)[:2000]
+        )
+    call.refresh_from_db()
+    return call

@@ -219,6 +219,9 @@ def _recording_private_keys(name):
 
 
 TWILIO_RECORDING_PRIVATE_KEYS = _recording_private_keys("TWILIO_RECORDING_PRIVATE_KEYS")
+# The operator's 「カード番号」 button pauses the call's recording for this many seconds (the
+# caller reads the card number meanwhile); it resumes by itself then, or at the operator's word.
+CARD_PAUSE_SECONDS = _int("CARD_PAUSE_SECONDS", 120, minimum=10)
 
 # Where a caller is put through when the database cannot be read (the operators' list is in
 # it): a number in E.164 or a sip: address, e.g. a ring group. Before it, the operators last
@@ -613,6 +616,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     # Tasks written to the outbox while Redis was down are published when it is back.
     "relay-outbox": {"task": "recordings.tasks.relay_outbox", "schedule": 60.0},
+    # A recording paused for a card number resumes when its time is up, page open or not.
+    "resume-card-pauses": {
+        "task": "contactcenter.tasks.resume_expired_card_pauses",
+        "schedule": 15.0,
+    },
     # Recordings past retention and not held lose their key, file and Twilio copy.
     "purge-recordings": {"task": "recordings.tasks.purge_recordings", "schedule": 60.0 * 60},
     # Recordings whose fetch task was lost (Redis flushed, a worker killed) are queued again;

@@ -21,3 +21,11 @@ def ping():
         "host": socket.gethostname(),
         "database": connection.vendor,
     }
+
+
+@shared_task
+def resume_expired_card_pauses():
+    """Resume the recordings whose pause for a card number has run out (beat, every 15 s)."""
+    from .services import resume_expired_card_pauses as resume
+
+    return resume()

@@ -158,6 +158,7 @@ class RecordingAdmin(
         "retry_fetch",
         "place_hold",
         "release_holds",
+        "mark_card_data",
     ]
     fieldsets = [
         (
@@ -206,7 +207,14 @@ class RecordingAdmin(
         ),
         (
             _("Retention"),
-            {"fields": ["retain_until", "consent_withdrawn_at", "tombstone_summary"]},
+            {
+                "fields": [
+                    "retain_until",
+                    "card_data",
+                    "consent_withdrawn_at",
+                    "tombstone_summary",
+                ]
+            },
         ),
         (_("Training"), {"fields": ["training_material_at", "training_material_by"]}),
     ]
@@ -289,6 +297,16 @@ class RecordingAdmin(
             recording.last_error,
         )
 
+    @admin.display(description=_("may contain card data"))
+    def card_data(self, recording):
+        call = recording.call
+        if call.card_data_suspected_at is None:
+            return "—"
+        marked = formats.date_format(
+            timezone.localtime(call.card_data_suspected_at), "DATETIME_FORMAT"
+        )
+        return f"{marked} · {call.card_data_note}" if call.card_data_note else marked
+
     @admin.display(description=_("on hold"), boolean=True)
     def held(self, recording):
         return recording.has_active_hold
@@ -336,6 +354,32 @@ class RecordingAdmin(
                 ngettext(
                     "Placed a hold on %(count)d recording.",
                     "Placed a hold on %(count)d recordings.",
+                    count,
+                )
+                % {"count": count}
+            ),
+        )
+
+    @admin.action(description=_("May contain card data…"), permissions=["change"])
+    def mark_card_data(self, request, queryset):
+        return self.confirm_with_reason(
+            request,
+            queryset,
+            title=_("May contain card data"),
+            explanation=_(
+                "A card number may have been spoken while these calls were recorded. Each "
+                "recording is then kept only as long as its shortest purpose allows, and a "
+                "leak of it counts as a leak of data that can cause financial loss (APPI "
+                "rule 7 (2))."
+            ),
+            describe=_describe,
+            apply=lambda recording, data: retention.mark_card_data(
+                recording, by=request.user, note=data["reason"]
+            ),
+            done=lambda count: (
+                ngettext(
+                    "Marked %(count)d recording as possibly holding card data.",
+                    "Marked %(count)d recordings as possibly holding card data.",
                     count,
                 )
                 % {"count": count}

@@ -410,9 +410,12 @@ def _verify(storage, name, data_key, encrypted, source):
 
 
 def _purpose_windows(recording, permission):
-    """The purposes ``permission`` answered for, each with its window, as unsaved rows."""
+    """The purposes ``permission`` answered for, each with its window, as unsaved rows.
+
+    A call that may hold card data (a pause for the card number missed or failed) keeps
+    every window only as long as the shortest one: the least time card data can be kept."""
     started = recording.call.started_at
-    return [
+    windows = [
         RecordingPurpose(
             recording=recording,
             purpose=announced.purpose,
@@ -422,6 +425,11 @@ def _purpose_windows(recording, permission):
         )
         for announced in permission.purposes
     ]
+    if windows and recording.call.card_data_suspected_at is not None:
+        shortest = min(window.usable_until for window in windows)
+        for window in windows:
+            window.usable_until = shortest
+    return windows
 
 
 def mark_fetch_failed(recording_id, error):

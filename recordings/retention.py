@@ -7,6 +7,7 @@ tombstone that says what was deleted, when, why and by whom.
 
 from django.core.files.storage import storages
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -16,6 +17,7 @@ from consent import services as consent
 from consent.models import ConsentRecord
 from consent.services import may_record
 from contactcenter.roles import require
+from contactcenter.services import mark_card_data as mark_call_card_data
 
 from .ingest import FETCH_TASK, delete_quietly, delete_twilio_copy
 from .models import LegalHold, Recording, RecordingPurpose, Tombstone
@@ -250,6 +252,24 @@ def stop_using_on_request(recordings, *, reason=Tombstone.Reason.CUSTOMER_REQUES
         [recording for recording in stored if recording.pk in free],
         [recording for recording in stored if recording.pk not in free],
     )
+
+
+def mark_card_data(recording, *, by, note):
+    """Mark ``recording`` (its call) as possibly holding a card number: every purpose window
+    ends with the shortest one, and the recording is kept no longer than that. Only for who
+    may change recordings (``NotAllowed`` otherwise)."""
+    require(by, "recordings.change_recording", _("Your role does not allow changing recordings."))
+    mark_call_card_data(call=recording.call, by=by, note=note)
+    with transaction.atomic():
+        windows = RecordingPurpose.objects.filter(recording=recording)
+        shortest = windows.aggregate(shortest=Min("usable_until"))["shortest"]
+        if shortest is not None:
+            windows.filter(usable_until__gt=shortest).update(usable_until=shortest)
+            Recording.objects.filter(pk=recording.pk, retain_until__gt=shortest).update(
+                retain_until=shortest, updated_at=timezone.now()
+            )
+    recording.refresh_from_db()
+    return recording
 
 
 def seal(recordings, *, by, reason):
