@@ -20,7 +20,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from . import bigtables, listing
-from .models import Call, CallEvent, Customer, Operator
+from .models import Call, CallEvent, CallPayment, Customer, Operator
 from .phones import parse_phone_number
 from .roles import NotAllowed
 
@@ -331,6 +331,14 @@ class CallEventInline(admin.TabularInline):
         return True  # shown with the call, to whoever may see the call
 
 
+class CallPaymentInline(CallEventInline):
+    """Card payments taken during the call: what Twilio said of each, never a card detail."""
+
+    model = CallPayment
+    fields = ["started_at", "amount", "status", "result", "confirmation_code", "started_by"]
+    readonly_fields = fields
+
+
 @admin.register(Call)
 class CallAdmin(LargeTableMixin, IndexedSearchMixin, OwnOperatorDataMixin, admin.ModelAdmin):
     """Calls are made by Twilio's webhooks, so the admin shows them and never edits them."""
@@ -377,7 +385,7 @@ class CallAdmin(LargeTableMixin, IndexedSearchMixin, OwnOperatorDataMixin, admin
         "updated_at",
     ]
 
-    inlines = [CallEventInline]
+    inlines = [CallEventInline, CallPaymentInline]
 
     def own_rows(self, queryset, user):
         return queryset.handled_by(user)

@@ -532,6 +532,8 @@ class CallEvent(models.Model):
         CARD_PAUSE = "card_pause", _("Recording paused for a card number")
         CARD_PAUSE_ENDED = "card_pause_ended", _("Recording resumed after the card number")
         CARD_DATA_MARKED = "card_data_marked", _("Marked: the recording may contain card data")
+        PAYMENT_STARTED = "payment_started", _("Card payment started; recording paused")
+        PAYMENT_ENDED = "payment_ended", _("Card payment ended; recording resumed")
         OPERATOR_ANSWERED = "operator_answered", _("Operator answered")
         NO_OPERATOR = "no_operator", _("No operator available")
         WEBHOOK_FAILED = "webhook_failed", _("Webhook failed; caller connected without recording")
@@ -559,3 +561,58 @@ class CallEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} ({timezone.localtime(self.at):%Y-%m-%d %H:%M:%S})"
+
+
+class CallPayment(models.Model):
+    """A card payment taken during a call with Twilio Pay (agent-assisted): the caller keys
+    the card on the keypad, Twilio hides the tones from the operator and sends the card to the
+    Pay connector. Only what Twilio tells us of the result is kept: never a card number, an
+    expiry date or a security code, masked or not."""
+
+    class Status(models.TextChoices):
+        CAPTURING = "capturing", _("Capturing")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Failed")
+
+    ENDED = (Status.COMPLETED, Status.CANCELLED, Status.FAILED)
+
+    call = models.ForeignKey(
+        Call, verbose_name=_("call"), on_delete=models.CASCADE, related_name="payments"
+    )
+    sid = models.CharField(_("payment SID"), max_length=34, unique=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("started by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    amount = models.PositiveIntegerField(_("amount (yen)"))
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.CAPTURING
+    )
+    capturing = models.CharField(_("asking for"), max_length=32, blank=True)
+    required = models.CharField(_("still required"), max_length=200, blank=True)
+    result = models.CharField(_("result at Twilio"), max_length=64, blank=True)
+    token = models.CharField(_("payment token"), max_length=200, blank=True)
+    confirmation_code = models.CharField(_("confirmation code"), max_length=200, blank=True)
+    error = models.CharField(_("error"), max_length=200, blank=True)
+    recording_paused = models.BooleanField(_("recording paused for it"), default=False)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("card payment")
+        verbose_name_plural = _("card payments")
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            # One payment at a time on a call.
+            models.UniqueConstraint(
+                fields=["call"],
+                condition=models.Q(status="capturing"),
+                name="callpayment_one_open_per_call",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.sid} ({self.get_status_display()})"

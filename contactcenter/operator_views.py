@@ -8,7 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from .models import Call
+from . import payments
+from .models import Call, CallPayment
 from .services import (
     RecordingControlError,
     available_actions,
@@ -25,11 +26,26 @@ LOGIN = "admin:login"
 
 @login_required(login_url=LOGIN)
 def live_calls(request):
-    calls = [(call, available_actions(call)) for call in live_calls_for(request.user)[:100]]
+    live = list(live_calls_for(request.user)[:100])
+    # The latest payment of each call, in one query.
+    latest = {
+        payment.call_id: payment
+        for payment in CallPayment.objects.filter(call__in=live).order_by("started_at", "pk")
+    }
+    calls = [(call, available_actions(call), latest.get(call.pk)) for call in live]
     return render(
         request,
         "contactcenter/live_calls.html",
-        {"calls": calls, "card_pause_seconds": settings.CARD_PAUSE_SECONDS},
+        {
+            "calls": calls,
+            "card_pause_seconds": settings.CARD_PAUSE_SECONDS,
+            "payments_enabled": payments.enabled(),
+            "payment_parts": [
+                ("card_number", _("Ask for the card number")),
+                ("expiration_date", _("Ask for the expiry date")),
+                ("security_code", _("Ask for the security code")),
+            ],
+        },
     )
 
 
@@ -66,5 +82,47 @@ def control(request, sid):
             call = control_recording(call=call, action=action, by=request.user)
             messages.success(request, call.get_recording_state_display())
     except RecordingControlError as error:
+        messages.error(request, error.message)
+    return redirect("contactcenter:live-calls")
+
+
+@login_required(login_url=LOGIN)
+@require_POST
+def payment(request, sid):
+    """The card payment of a live call: open it, ask for each part of the card, finish it."""
+    call = get_object_or_404(Call.objects.select_related("operator"), sid=sid)
+    step = request.POST.get("step", "")
+    try:
+        if step == "start":
+            try:
+                amount = int(request.POST.get("amount", "").replace(",", "").strip())
+            except ValueError:
+                amount = None
+            payments.start(call=call, by=request.user, amount=amount)
+            messages.success(
+                request,
+                _("Payment opened; the recording is paused. Ask the caller for the card number."),
+            )
+        else:
+            open_payment = payments.open_payment(call)
+            if open_payment is None:
+                raise payments.PaymentError(_("No payment is open on this call."), status=409)
+            if step in payments.PARTS:
+                payments.ask_for(payment=open_payment, by=request.user, part=step)
+                messages.success(request, _("The caller is asked to key it on the keypad."))
+            elif step in ("complete", "cancel"):
+                done = payments.finish(
+                    payment=open_payment, by=request.user, cancel=step == "cancel"
+                )
+                messages.success(
+                    request,
+                    _("Payment %(status)s; the recording is resumed.")
+                    % {"status": done.get_status_display()},
+                )
+            else:
+                raise payments.PaymentError(_("Unknown payment step."), status=400)
+    except payments.PaymentError as error:
+        if error.status == 403:
+            raise PermissionDenied from error
         messages.error(request, error.message)
     return redirect("contactcenter:live-calls")

@@ -219,6 +219,13 @@ def _recording_private_keys(name):
 
 
 TWILIO_RECORDING_PRIVATE_KEYS = _recording_private_keys("TWILIO_RECORDING_PRIVATE_KEYS")
+# Card payments on a live call (Twilio Pay, agent-assisted): the name of the Pay connector set
+# up in Twilio's console (empty: the 「カード決済」 button is not offered), and the kind of token
+# the connector returns.
+TWILIO_PAY_CONNECTOR = env.str("TWILIO_PAY_CONNECTOR", default="").strip()
+TWILIO_PAY_TOKEN_TYPE = env.str("TWILIO_PAY_TOKEN_TYPE", default="one-time").strip()
+if TWILIO_PAY_TOKEN_TYPE not in {"one-time", "reusable"}:
+    _fail("TWILIO_PAY_TOKEN_TYPE", "expected one-time or reusable")
 # The operator's 「カード番号」 button pauses the call's recording for this many seconds (the
 # caller reads the card number meanwhile); it resumes by itself then, or at the operator's word.
 CARD_PAUSE_SECONDS = _int("CARD_PAUSE_SECONDS", 120, minimum=10)
@@ -746,8 +753,8 @@ LOGGING = {
 INCIDENT_PRELIMINARY_DAYS = _int("INCIDENT_PRELIMINARY_DAYS", 5, minimum=1)
 
 
-def _days_before(name, default):
-    raw = env.str(name, default=default).strip()
+def _days_before(name, raw):
+    """Whole days before a deadline, comma-separated (``2,1``), largest first."""
     try:
         days = sorted({int(part) for part in raw.split(",") if part.strip()}, reverse=True)
     except ValueError:
@@ -759,6 +766,8 @@ def _days_before(name, default):
 
 # Compliance officers are emailed this many days before each report's deadline (and once
 # when it is overdue).
-INCIDENT_REMIND_DAYS_BEFORE = _days_before("INCIDENT_REMIND_DAYS_BEFORE", "2,1")
+INCIDENT_REMIND_DAYS_BEFORE = _days_before(
+    "INCIDENT_REMIND_DAYS_BEFORE", env.str("INCIDENT_REMIND_DAYS_BEFORE", default="2,1").strip()
+)
 # Above this many affected recordings, scoping runs as a Celery task instead of in the request.
 INCIDENT_SCOPE_INLINE_LIMIT = _int("INCIDENT_SCOPE_INLINE_LIMIT", 5000, minimum=0)

@@ -13,4 +13,5 @@ urlpatterns = [
     path("voice/fallback", views.fallback, name="twilio-voice-fallback"),
     path("voice/status", views.call_status, name="twilio-voice-status"),
     path("recordings/status", views.recording_status, name="twilio-recordings-status"),
+    path("voice/payments", views.payment_status, name="twilio-voice-payments"),
 ]

@@ -14,10 +14,12 @@ import logging
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
+from contactcenter import payments
 from contactcenter.db import savepoint_if_in_transaction
 from contactcenter.models import Call, CallEvent
 from contactcenter.proxies import client_address
@@ -149,3 +151,36 @@ def call_status(request):
 @twilio_webhook
 def recording_status(request):
     return _apply_or_503(request, lambda: voice.apply_recording_status(request.POST))
+
+
+# What Twilio may send of a card during a payment: never read, stored or logged (and hidden
+# from Django's error reports, should this view ever fail).
+CARD_FIELDS = (
+    "PaymentCardNumber",
+    "ExpirationDate",
+    "SecurityCode",
+    "PaymentCardPostalCode",
+    "BankAccountNumber",
+    "BankRoutingNumber",
+)
+
+
+@sensitive_post_parameters(*CARD_FIELDS)
+@twilio_webhook
+def payment_status(request):
+    """Twilio Pay's status callback: the progress and result of a payment on a call, with
+    only the fields ``payments.note_status`` takes."""
+    form = request.POST
+    return _apply_or_503(
+        request,
+        lambda: payments.note_status(
+            sid=form.get("Sid", ""),
+            capture=form.get("Capture", ""),
+            required=form.get("Required", ""),
+            partial=form.get("PartialResult", "") == "true",
+            result=form.get("Result", ""),
+            token=form.get("PaymentToken", ""),
+            confirmation=form.get("PaymentConfirmationCode", ""),
+            error=form.get("PaymentError", "") or form.get("ErrorType", ""),
+        ),
+    )

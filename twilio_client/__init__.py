@@ -119,6 +119,53 @@ def open_recording_media(recording_sid):
     return response
 
 
+def start_payment(
+    *, call_sid, idempotency_key, status_callback, charge_amount, currency, description
+):
+    """Open an agent-assisted payment (Pay) on a live call; return the payment's SID (PK…).
+
+    The caller keys the card on the keypad; Twilio hides the tones from the operator, sends
+    the card to the account's Pay connector, and tells ``status_callback`` only the progress,
+    the result and a token."""
+    payment = _call_twilio(
+        f"payment on call {call_sid}",
+        lambda: (
+            client()
+            .calls(call_sid)
+            .payments.create(
+                idempotency_key=idempotency_key,
+                status_callback=status_callback,
+                payment_connector=settings.TWILIO_PAY_CONNECTOR,
+                charge_amount=charge_amount,
+                currency=currency,
+                description=description,
+                token_type=settings.TWILIO_PAY_TOKEN_TYPE,
+                security_code=True,
+                postal_code=False,
+            )
+        ),
+    )
+    return payment.sid
+
+
+def update_payment(
+    *, call_sid, payment_sid, idempotency_key, status_callback, capture=None, status=None
+):
+    """Ask the caller for one part of the card (``capture``: ``payment-card-number``,
+    ``expiration-date``, ``security-code``), or end the payment (``status``: ``complete``
+    sends it to the connector, ``cancel`` drops it)."""
+    options = {"capture": capture} if capture else {"status": status}
+    _call_twilio(
+        f"payment {payment_sid}",
+        lambda: (
+            client()
+            .calls(call_sid)
+            .payments(payment_sid)
+            .update(idempotency_key=idempotency_key, status_callback=status_callback, **options)
+        ),
+    )
+
+
 def recording_encryption_details(recording_sid):
     """How Twilio encrypted a recording with our public key (Voice Recording Encryption):
     ``{"type": "rsa-aes", "public_key_sid": "CR…", "encrypted_cek": …, "iv": …}`` (base64),

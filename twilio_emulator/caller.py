@@ -90,6 +90,20 @@ class CallDriver:
         response.raise_for_status()
         return response.json()
 
+    def press_payment_keys(self, payment_sid, keys):
+        """The caller keys ``keys`` on the keypad for the part of the card the payment asks
+        for now; the status callbacks Twilio sends about it reach the app. Returns them."""
+        callbacks = self.control(f"/_emulator/payments/{payment_sid}/keys", keys=keys)
+        return self.deliver_payment_callbacks(callbacks["callbacks"])
+
+    def deliver_payment_callbacks(self, callbacks=None):
+        """Send the payment status callbacks Twilio has queued (all of them by default)."""
+        if callbacks is None:
+            callbacks = self.control("/_emulator/payment-callbacks")["callbacks"]
+        return [
+            (url, params, self.signed_post(url, params).status_code) for url, params in callbacks
+        ]
+
     def base_params(self, call_sid, status, **extra):
         return {
             "AccountSid": self.account_sid,

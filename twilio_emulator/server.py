@@ -18,6 +18,11 @@ against it unchanged when ``TWILIO_API_BASE_URL`` points here:
   (``Status``, ``StartTime>``/``StartTime<``; paged like recordings)
 * ``GET    /2010-04-01/Accounts/{AC}/Calls/{CA}.json``                       call resource
 * ``POST   /v2/Services/{VA}/Verifications`` and ``…/VerificationCheck``     Twilio Verify
+* ``POST   /2010-04-01/Accounts/{AC}/Calls/{CA}/Payments.json``          start a payment
+* ``POST   /2010-04-01/Accounts/{AC}/Calls/{CA}/Payments/{PK}.json``     capture / complete
+  (agent-assisted Pay: the caller's keys go to the emulated connector; the status callbacks
+  Twilio would send carry only the progress, masked values, the result and a token, and are
+  queued for the caller driver to deliver: ``CallDriver.press_payment_keys``)
 * ``POST``/``GET /v1/Credentials/PublicKeys``                               public keys
   (accounts.twilio.com: point the client's ``accounts.base_url`` here too)
 
@@ -73,6 +78,12 @@ ROUTES = [
     ("POST", re.compile(API + r"/Calls\.json$"), "create_call"),
     ("GET", re.compile(API + r"/Calls\.json$"), "list_calls"),
     ("GET", re.compile(API + r"/Calls/(?P<call>CA\w+)\.json$"), "get_call"),
+    ("POST", re.compile(API + r"/Calls/(?P<call>CA\w+)/Payments\.json$"), "create_payment"),
+    (
+        "POST",
+        re.compile(API + r"/Calls/(?P<call>CA\w+)/Payments/(?P<payment>PK\w+)\.json$"),
+        "update_payment",
+    ),
 ]
 # Twilio Verify (verify.twilio.com/v2), served on the same port: point the client's
 # ``verify.base_url`` here too.
@@ -193,6 +204,9 @@ class EmulatorState:
         self.recording_encryption_key = None
         # ``python -m twilio_emulator --encrypt-recordings``: the key registered last is used.
         self.encrypt_with_newest_key = False
+        # Agent-assisted payments, and the status callbacks Twilio would send about them.
+        self.payments = {}
+        self.payment_callbacks = []
         self.lock = threading.RLock()
         # Called with a line of text for what a person would see (an SMS, a call placed, a
         # Verify code); ``python -m twilio_emulator`` prints it.
@@ -506,6 +520,122 @@ class EmulatorState:
 
     # -- control, used by the caller driver and tests --------------------------------------
 
+    # -- agent-assisted payments (Pay) ------------------------------------------------------
+
+    PAYMENT_PARTS = ("payment-card-number", "expiration-date", "security-code")
+
+    def payment_resource(self, payment):
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Calls/{payment['call_sid']}"
+        return {
+            "sid": payment["sid"],
+            "account_sid": self.account_sid,
+            "call_sid": payment["call_sid"],
+            "date_created": twilio_time(payment["created"]),
+            "date_updated": twilio_time(datetime.now(UTC)),
+            "uri": f"{uri}/Payments/{payment['sid']}.json",
+        }
+
+    def _payment_callback(self, payment, **params):
+        self.payment_callbacks.append(
+            (
+                payment["status_callback"],
+                {
+                    "AccountSid": self.account_sid,
+                    "CallSid": payment["call_sid"],
+                    "Sid": payment["sid"],
+                    "Required": ",".join(
+                        part for part in self.PAYMENT_PARTS if part not in payment["captured"]
+                    ),
+                    **params,
+                },
+            )
+        )
+
+    def create_payment(self, *, call, form, **_):
+        with self.lock:
+            if call not in self.calls or self.calls[call]["status"] != "in-progress":
+                raise TwilioError(400, 64001, f"Call {call} is not in progress.")
+            for name in ("IdempotencyKey", "StatusCallback", "PaymentConnector"):
+                if not form.get(name):
+                    raise TwilioError(400, 64004, f"{name} is required.")
+            payment = {
+                "sid": new_sid("PK"),
+                "call_sid": call,
+                "status_callback": form["StatusCallback"],
+                "connector": form["PaymentConnector"],
+                "charge_amount": form.get("ChargeAmount", ""),
+                "currency": form.get("Currency", ""),
+                "token_type": form.get("TokenType", ""),
+                "description": form.get("Description", ""),
+                "capture": None,
+                "captured": {},
+                "status": "in-progress",
+                "created": datetime.now(UTC),
+            }
+            self.payments[payment["sid"]] = payment
+            self._payment_callback(payment, PaymentMethod="credit-card")
+            return 201, self.payment_resource(payment)
+
+    def update_payment(self, *, call, payment, form, **_):
+        with self.lock:
+            found = self.payments.get(payment)
+            if found is None or found["call_sid"] != call:
+                raise TwilioError(404, 20404, f"Payment {payment} was not found")
+            if found["status"] != "in-progress":
+                raise TwilioError(400, 64010, f"Payment {payment} has ended")
+            capture, status = form.get("Capture"), form.get("Status")
+            if capture:
+                if capture not in self.PAYMENT_PARTS:
+                    raise TwilioError(400, 64005, f"Capture {capture} is not supported")
+                found["capture"] = capture
+                self._payment_callback(found, Capture=capture)
+            elif status == "complete":
+                missing = [part for part in self.PAYMENT_PARTS if part not in found["captured"]]
+                found["status"] = "complete"
+                if missing:
+                    self._payment_callback(
+                        found, Result="validation-error", PaymentError="missing " + missing[0]
+                    )
+                else:
+                    self._payment_callback(
+                        found,
+                        Result="success",
+                        PaymentToken="tok_" + secrets.token_hex(8),
+                        PaymentConfirmationCode="ch_" + secrets.token_hex(8),
+                        PaymentCardType="visa",
+                    )
+            elif status == "cancel":
+                found["status"] = "cancel"
+                self._payment_callback(found, Result="payment-cancelled")
+            else:
+                raise TwilioError(400, 64006, "Give Capture or Status (complete or cancel).")
+            return 200, self.payment_resource(found)
+
+    def press_payment_keys(self, payment_sid, keys):
+        """The caller keys ``keys`` for the part the payment is capturing now: they go to the
+        connector; the callback says only what Twilio says of them (masked)."""
+        with self.lock:
+            payment = self.payments[payment_sid]
+            capture = payment["capture"]
+            if capture is None:
+                raise TwilioError(400, 64007, "Nothing is being captured")
+            payment["captured"][capture] = keys
+            payment["capture"] = None
+            shown = {
+                "payment-card-number": {
+                    "PaymentCardNumber": "x" * (len(keys) - 4) + keys[-4:],
+                    "PaymentCardType": "visa",
+                },
+                "expiration-date": {"ExpirationDate": keys},
+                "security-code": {"SecurityCode": "x" * len(keys)},
+            }[capture]
+            self._payment_callback(payment, Capture=capture, PartialResult="false", **shown)
+
+    def take_payment_callbacks(self):
+        with self.lock:
+            callbacks, self.payment_callbacks = self.payment_callbacks, []
+            return callbacks
+
     # -- Voice Recording Encryption --------------------------------------------------------
 
     def encryption_key_sid(self):
@@ -660,6 +790,12 @@ class EmulatorState:
                         f"{service} {to}": v for (service, to), v in self.verifications.items()
                     },
                 }
+            match = re.fullmatch(r"/_emulator/payments/(PK\w+)/keys", path)
+            if method == "POST" and match:
+                self.press_payment_keys(match.group(1), str(body.get("keys", "")))
+                return 200, {"callbacks": self.take_payment_callbacks()}
+            if method == "POST" and path == "/_emulator/payment-callbacks":
+                return 200, {"callbacks": self.take_payment_callbacks()}
             if method == "POST" and path == "/_emulator/recording-encryption":
                 sid = body.get("public_key_sid")
                 if sid is not None and sid not in self.public_keys:
@@ -675,6 +811,8 @@ class EmulatorState:
                 self.verifications.clear()
                 self.public_keys.clear()
                 self.recording_encryption_key = None
+                self.payments.clear()
+                self.payment_callbacks.clear()
                 return 200, {}
         raise TwilioError(404, 20404, f"Unknown emulator control {method} {path}")
 

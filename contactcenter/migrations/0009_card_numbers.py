@@ -4,30 +4,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contactcenter', '0008_customer_provision_stopped_at'),
+        ("contactcenter", "0008_customer_provision_stopped_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='call',
-            name='card_data_note',
-            field=models.TextField(blank=True, verbose_name='why it may contain card data'),
+            model_name="call",
+            name="card_data_note",
+            field=models.TextField(blank=True, verbose_name="why it may contain card data"),
         ),
         migrations.AddField(
-            model_name='call',
-            name='card_data_suspected_at',
-            field=models.DateTimeField(blank=True, help_text='A card number may have been recorded (a pause that failed or was missed): the recording is kept only as long as its shortest purpose allows.', null=True, verbose_name='may contain card data since'),
+            model_name="call",
+            name="card_data_suspected_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="A card number may have been recorded (a pause that failed or was missed): the recording is kept only as long as its shortest purpose allows.",
+                null=True,
+                verbose_name="may contain card data since",
+            ),
         ),
         migrations.AddField(
-            model_name='call',
-            name='card_pause_until',
-            field=models.DateTimeField(blank=True, help_text='The recording resumes by itself then, unless the operator resumes it first.', null=True, verbose_name='paused for a card number until'),
+            model_name="call",
+            name="card_pause_until",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="The recording resumes by itself then, unless the operator resumes it first.",
+                null=True,
+                verbose_name="paused for a card number until",
+            ),
         ),
         migrations.AlterField(
-            model_name='callevent',
-            name='kind',
-            field=models.CharField(choices=[('recording_paused', 'Recording paused'), ('recording_resumed', 'Recording resumed'), ('recording_stopped', 'Recording stopped'), ('recording_control_failed', 'Recording control failed'), ('card_pause', 'Recording paused for a card number'), ('card_pause_ended', 'Recording resumed after the card number'), ('card_data_marked', 'Marked: the recording may contain card data'), ('operator_answered', 'Operator answered'), ('no_operator', 'No operator available'), ('webhook_failed', 'Webhook failed; caller connected without recording')], max_length=32, verbose_name='event'),
+            model_name="callevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("recording_paused", "Recording paused"),
+                    ("recording_resumed", "Recording resumed"),
+                    ("recording_stopped", "Recording stopped"),
+                    ("recording_control_failed", "Recording control failed"),
+                    ("card_pause", "Recording paused for a card number"),
+                    ("card_pause_ended", "Recording resumed after the card number"),
+                    ("card_data_marked", "Marked: the recording may contain card data"),
+                    ("operator_answered", "Operator answered"),
+                    ("no_operator", "No operator available"),
+                    ("webhook_failed", "Webhook failed; caller connected without recording"),
+                ],
+                max_length=32,
+                verbose_name="event",
+            ),
         ),
     ]

@@ -1,0 +1,208 @@
+"""Card payments during a call, with no card number on tape or in our hands (PCI DSS scope).
+
+Twilio Pay, agent-assisted: the operator stays on the call and asks for each part of the
+card in turn (number, expiry, security code); the caller keys it on the keypad, Twilio hides
+the tones from the operator and the recording, and sends the card to the Pay connector set
+up in Twilio's console (``TWILIO_PAY_CONNECTOR``). Its status callbacks tell us the progress,
+the result and a token: ``note_status`` keeps those and nothing else.
+
+The recording is paused before the payment opens (no payment while the recording runs: a
+pause Twilio refuses refuses the payment), and resumed when the operator completes or cancels
+it; both moments are on the call's timeline.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+import twilio_client
+
+from .models import Call, CallEvent, CallPayment
+from .services import RecordingControlError, can_control_recording, control_recording
+
+RecordingState = Call.RecordingState
+Status = CallPayment.Status
+# What the operator may ask the caller for, in order, and Twilio's name of each.
+PARTS = {
+    "card_number": "payment-card-number",
+    "expiration_date": "expiration-date",
+    "security_code": "security-code",
+}
+
+
+class PaymentError(Exception):
+    """Why a payment step was refused or failed, for the operator; ``status`` is HTTP's."""
+
+    def __init__(self, message, *, status):
+        super().__init__(str(message))
+        self.message = message
+        self.status = status
+
+
+def enabled():
+    return bool(settings.TWILIO_PAY_CONNECTOR)
+
+
+def _callback_url():
+    return settings.PUBLIC_BASE_URL + reverse("twilio-voice-payments")
+
+
+def open_payment(call):
+    return CallPayment.objects.filter(call=call, status=Status.CAPTURING).first()
+
+
+def start(*, call, by, amount):
+    """Pause ``call``'s recording and open a card payment of ``amount`` yen on it."""
+    if not enabled():
+        raise PaymentError(_("Card payments are not set up (TWILIO_PAY_CONNECTOR)."), status=400)
+    if not can_control_recording(by, call):
+        raise PaymentError(
+            _("Only the operator on this call or a supervisor can take a payment on it."),
+            status=403,
+        )
+    if not isinstance(amount, int) or not 1 <= amount < 1_000_000:
+        raise PaymentError(_("Give the amount in yen, from 1 to 999,999."), status=400)
+    call.refresh_from_db()
+    if call.status != Call.Status.IN_PROGRESS:
+        raise PaymentError(_("The call is no longer in progress."), status=409)
+    if open_payment(call) is not None:
+        raise PaymentError(_("A payment is already open on this call."), status=409)
+    paused = False
+    if call.recording_state == RecordingState.RECORDING:
+        try:
+            control_recording(call=call, action="pause", by=by)
+        except RecordingControlError as error:
+            raise PaymentError(
+                _("The recording could not be paused, so no payment was opened: %(error)s")
+                % {"error": error.message},
+                status=error.status,
+            ) from error
+        paused = True
+    try:
+        sid = twilio_client.start_payment(
+            call_sid=call.sid,
+            idempotency_key=secrets.token_hex(16),
+            status_callback=_callback_url(),
+            charge_amount=amount,
+            currency="jpy",
+            description=f"call {call.sid}",
+        )
+    except twilio_client.TwilioError as error:
+        if paused:
+            _resume(call, by)
+        raise PaymentError(error.message, status=502) from error
+    try:
+        with transaction.atomic():
+            payment = CallPayment.objects.create(
+                call=call, sid=sid, started_by=by, amount=amount, recording_paused=paused
+            )
+            CallEvent.objects.create(
+                call=call,
+                kind=CallEvent.Kind.PAYMENT_STARTED,
+                actor=by,
+                detail=_("%(amount)s yen") % {"amount": f"{amount:,}"},
+            )
+    except IntegrityError as error:  # a second payment opened at the same moment
+        raise PaymentError(_("A payment is already open on this call."), status=409) from error
+    return payment
+
+
+def ask_for(*, payment, by, part):
+    """Ask the caller to key ``part`` of the card (``PARTS``)."""
+    _check(payment, by)
+    if part not in PARTS:
+        raise PaymentError(_("Unknown part of the card."), status=400)
+    try:
+        twilio_client.update_payment(
+            call_sid=payment.call.sid,
+            payment_sid=payment.sid,
+            idempotency_key=secrets.token_hex(16),
+            status_callback=_callback_url(),
+            capture=PARTS[part],
+        )
+    except twilio_client.TwilioError as error:
+        raise PaymentError(error.message, status=502) from error
+    CallPayment.objects.filter(pk=payment.pk).update(capturing=PARTS[part])
+    payment.refresh_from_db()
+    return payment
+
+
+def finish(*, payment, by, cancel=False):
+    """Send the card to the connector (or drop the payment), then resume the recording."""
+    _check(payment, by)
+    try:
+        twilio_client.update_payment(
+            call_sid=payment.call.sid,
+            payment_sid=payment.sid,
+            idempotency_key=secrets.token_hex(16),
+            status_callback=_callback_url(),
+            status="cancel" if cancel else "complete",
+        )
+    except twilio_client.TwilioError as error:
+        raise PaymentError(error.message, status=502) from error
+    ended = Status.CANCELLED if cancel else Status.COMPLETED
+    CallPayment.objects.filter(pk=payment.pk, status=Status.CAPTURING).update(
+        status=ended, capturing="", ended_at=timezone.now()
+    )
+    payment.refresh_from_db()
+    if payment.recording_paused:
+        _resume(payment.call, by)
+    return payment
+
+
+def _check(payment, by):
+    if not can_control_recording(by, payment.call):
+        raise PaymentError(
+            _("Only the operator on this call or a supervisor can take a payment on it."),
+            status=403,
+        )
+    if payment.status != Status.CAPTURING:
+        raise PaymentError(_("This payment has ended."), status=409)
+
+
+def _resume(call, by):
+    """Resume the recording the payment paused (if the call and its recording are still
+    there); the timeline says so either way."""
+    try:
+        control_recording(call=call, action="resume", by=by)
+    except RecordingControlError as error:
+        detail = str(error.message)
+    else:
+        detail = ""
+    CallEvent.objects.create(
+        call=call, kind=CallEvent.Kind.PAYMENT_ENDED, actor=by, detail=detail[:2000]
+    )
+
+
+def note_status(
+    *, sid, capture="", required="", partial=False, result="", token="", confirmation="", error=""
+):
+    """Keep what a payment status callback says of the progress and the result: the parts
+    still required, a part keyed, and at the end Twilio's result, token and confirmation
+    code. Never a card number, an expiry or a security code (``telephony`` does not even
+    read them). An unknown payment is ignored. Calls nothing at Twilio."""
+    payment = CallPayment.objects.filter(sid=sid).first()
+    if payment is None:
+        return None
+    changes = {"required": required[:200]}
+    if capture and not partial:
+        changes["capturing"] = ""  # that part was keyed
+    if result:
+        changes.update(
+            result=result[:64],
+            token=token[:200],
+            confirmation_code=confirmation[:200],
+            error=error[:200],
+            ended_at=payment.ended_at or timezone.now(),
+        )
+        if result == "payment-cancelled":
+            changes["status"] = Status.CANCELLED
+        elif result != "success":
+            changes["status"] = Status.FAILED
+    CallPayment.objects.filter(pk=payment.pk).update(**changes)
+    payment.refresh_from_db()
+    return payment
