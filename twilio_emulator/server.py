@@ -162,6 +162,24 @@ def synthetic_wav(seconds, *, rate=8000):
     return frames.getvalue()
 
 
+def silenced(wav, recording, *, rate=8000):
+    """``wav`` with silence where the recording was paused (Twilio's ``PauseBehavior``
+    ``silence``): each pause's span, counted from the recording's start, is zeroed."""
+    pauses = recording.get("pauses") or []
+    if not pauses:
+        return wav
+    audio = bytearray(wav)
+    header, frame = 44, 4  # the WAV header synthetic_wav writes; 2 channels × 16 bits
+    frames = (len(audio) - header) // frame
+    ended = datetime.now(UTC)
+    for started, resumed in pauses:
+        first = int((started - recording["created"]).total_seconds() * rate)
+        last = int(((resumed or ended) - recording["created"]).total_seconds() * rate)
+        first, last = max(0, min(first, frames)), max(0, min(last, frames))
+        audio[header + first * frame : header + last * frame] = bytes((last - first) * frame)
+    return bytes(audio)
+
+
 class Media:
     """A recording's audio as served: optionally trickled over ``seconds`` or cut short."""
 
@@ -279,6 +297,12 @@ class EmulatorState:
                 raise TwilioError(
                     400, 21220, f"Recording {recording['sid']} is {recording['status']}."
                 )
+            now = datetime.now(UTC)
+            pauses = recording.setdefault("pauses", [])
+            if status == "paused" and recording["status"] != "paused":
+                pauses.append([now, None])
+            elif status != "paused" and pauses and pauses[-1][1] is None:
+                pauses[-1][1] = now
             recording["status"] = status
             recording["pause_behavior"] = form.get("PauseBehavior", "silence")
             return 200, self.recording_resource(recording)
@@ -741,7 +765,9 @@ class EmulatorState:
                 recording = self.recordings[match.group(1)]
                 seconds = float(body.get("seconds", 3))
                 recording.update(
-                    status="completed", duration=round(seconds), media=synthetic_wav(seconds)
+                    status="completed",
+                    duration=round(seconds),
+                    media=silenced(synthetic_wav(seconds), recording),
                 )
                 if self.encryption_key_sid() is not None:
                     self.encrypt_media(recording)
