@@ -304,7 +304,7 @@ def test_in_a_browser_an_operator_takes_a_card_payment(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_payment_during_a_recorded_call_leaves_a_silent_gap_and_no_digit_anywhere(
-    driver, twilio, live_db, caplog, settings
+    driver, twilio, live_db, caplog, settings, tasks_in_process
 ):
     import io
     import time

@@ -330,7 +330,7 @@ def test_upload_refuses_what_is_not_an_rsa_key(twilio, tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_whole_call_with_encryption_on_ends_stored_and_deleted_at_twilio(
-    driver, twilio, settings, live_db
+    driver, twilio, settings, live_db, tasks_in_process
 ):
     from .factories import PurposeFactory, published_notice
     from .helpers.staff import acknowledged_operator
