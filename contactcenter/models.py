@@ -491,6 +491,12 @@ class Call(models.Model):
             models.Index(fields=["status"], name="call_status_idx"),
             # The list's direction filter: outbound calls are few, and found without a scan.
             models.Index(fields=["direction", "-started_at"], name="call_direction_started_idx"),
+            # The few calls that may hold card data (the recordings list's filter, incidents).
+            models.Index(
+                fields=["-started_at"],
+                name="call_card_data_idx",
+                condition=models.Q(card_data_suspected_at__isnull=False),
+            ),
         ]
 
     def __str__(self):

@@ -85,6 +85,21 @@ class DueForPurgeFilter(admin.SimpleListFilter):
         return queryset
 
 
+class CardDataFilter(admin.SimpleListFilter):
+    """Recordings of calls marked 「カード情報を含む可能性」 (a partial index keeps them few)."""
+
+    title = _("may contain card data")
+    parameter_name = "card_data"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("May contain card data"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(call__card_data_suspected_at__isnull=False)
+        return queryset
+
+
 class ErrorFilter(admin.SimpleListFilter):
     """Recordings on which the pipeline wrote an error; "fetch stopped" stays on the status
     index (only recordings still to be fetched), "any" reads every row."""
@@ -149,6 +164,7 @@ class RecordingAdmin(
         OnHoldFilter,
         DueForPurgeFilter,
         ErrorFilter,
+        CardDataFilter,
         ("training_material_at", admin.EmptyFieldListFilter),
     ]
     search_fields = ["sid", "call__sid", "call__from_number"]

@@ -260,3 +260,20 @@ def test_in_a_browser_the_countdown_runs_and_the_page_resumes_at_zero(
         Kind.CARD_PAUSE_ENDED,
     ]
     driver.hang_up(call)
+
+
+def test_the_recordings_list_filters_those_that_may_contain_card_data(
+    client, twilio, notice, operator, supervisor
+):
+    marked, clean = consented_call(operator), consented_call(operator)
+    Call.objects.filter(pk=marked.pk).update(card_data_suspected_at=timezone.now())
+    recordings = {}
+    for call in (marked, clean):
+        recordings[call.pk] = completed(client, twilio, call)
+    client.force_login(supervisor)
+
+    page = client.get(reverse("admin:recordings_recording_changelist"), {"card_data": "yes"})
+
+    text = page.content.decode()
+    assert recordings[marked.pk].sid[-6:] in text
+    assert recordings[clean.pk].sid[-6:] not in text
