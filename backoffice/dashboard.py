@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from audit import anchors
 from audit.models import AccessEvent
+from incidents.clocks import open_incidents
 from portal.models import CustomerRequest
 from recordings.models import LegalHold, Recording
 from training.services import reviews_awaiting_feedback
@@ -125,4 +126,6 @@ def figures(*, now=None):
         "awaiting_feedback": awaiting,
         "awaiting_capped": awaiting >= AWAITING_CAP,
         "audit": audit_head(),
+        # Open breaches with their 速報/確報 deadlines (one query on the incidents' index).
+        "incidents": open_incidents(now=now),
     }

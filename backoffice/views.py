@@ -4,15 +4,18 @@ from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import formats
+from django.utils import formats, translation
 from django.utils.translation import gettext as _
 
 from contactcenter.admin import OTHER_OPERATORS_PERMISSION
 
-from . import charts
+from . import charts, report_pdf
 from .dashboard import WINDOWS, figures
+
+COMPLIANCE_REPORT_PERMISSION = "backoffice.view_compliance_report"
 
 
 def _changelist(name, **params):
@@ -120,3 +123,57 @@ def dashboard(request):
         "last_day": calls[-1]["day"],
     }
     return render(request, "backoffice/dashboard.html", context)
+
+
+def compliance_report(request):
+    """The compliance report for a period (default: the last full month), as a page or as a
+    PDF download (``format=pdf``); in the user's language or ``language=ja|en``."""
+    if not request.user.has_perm(COMPLIANCE_REPORT_PERMISSION):
+        # Answered here rather than by the project's 403 page, which says nothing of why.
+        refusal = {
+            **admin.site.each_context(request),
+            "title": _("Compliance report"),
+            "base_template": "admin/base_site.html",
+            "refused": True,
+            "error": _(
+                "Only compliance officers (コンプライアンス担当) and supervisors may produce "
+                "the compliance report."
+            ),
+        }
+        return render(request, "backoffice/compliance_report.html", refusal, status=403)
+    language = request.GET.get("language") or translation.get_language()
+    language = "en" if language.startswith("en") else language
+    output = request.GET.get("format") or "page"
+    default = report_pdf.last_full_month()
+    first = request.GET.get("from", default.first_day.isoformat())
+    last = request.GET.get("to", default.last_day.isoformat())
+    page = {
+        **admin.site.each_context(request),
+        "title": _("Compliance report"),
+        "base_template": "admin/base_site.html",
+        "form_from": first,
+        "form_to": last,
+        "report_language": language,
+        "language_choices": [("ja", _("Japanese")), ("en", _("English"))],
+    }
+    try:
+        if language not in report_pdf.LANGUAGES:
+            raise report_pdf.BadPeriod(_("The report is made in Japanese (ja) or English (en)."))
+        if output not in ("page", "pdf"):
+            raise report_pdf.BadPeriod(_("Choose the page or the PDF."))
+        period = report_pdf.parse_period(first, last)
+    except report_pdf.BadPeriod as error:
+        page["report_language"] = translation.get_language()
+        page["error"] = error.message
+        return render(request, "backoffice/compliance_report.html", page, status=400)
+    report, document = report_pdf.produce(
+        period=period, language=language, output=output, request=request
+    )
+    if output == "pdf":
+        response = HttpResponse(document, content_type="application/pdf")
+        name = f"compliance-report-{period.first_day}-{period.last_day}.pdf"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    with translation.override(language):
+        page["title"] = _("Compliance report")
+        return render(request, "backoffice/compliance_report.html", {**page, **report})

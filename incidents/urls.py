@@ -1,3 +1,9 @@
+from django.urls import path
+
+from . import views
+
 app_name = "incidents"
 
-urlpatterns = []
+urlpatterns = [
+    path("<str:reference>/notice/", views.notice, name="notice"),
+]

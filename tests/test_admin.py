@@ -181,7 +181,34 @@ def sample_device(app_label, model_name):
     return apps.get_model(app_label, model_name).objects.create(user=user, name="sample")
 
 
+def sample_incident():
+    from django.utils import timezone
+
+    from incidents.models import Incident
+
+    return Incident.objects.create(
+        reference="INC-2026-0001",
+        title="sample",
+        description="x",
+        became_known_at=timezone.now(),
+        category_financial=True,
+    )
+
+
+def sample_incident_notification():
+    from incidents.models import IncidentNotification
+
+    return IncidentNotification.objects.create(
+        incident=sample_incident(),
+        customer=CustomerFactory(),
+        phone_number="+819000000001",
+        channel="sms",
+    )
+
+
 SAMPLES = {
+    "incidents.incident": sample_incident,
+    "incidents.incidentnotification": sample_incident_notification,
     "auth.user": lambda: UserFactory(username="sample-user"),
     "auth.group": lambda: Group.objects.get(name="監督者"),
     "contactcenter.operator": lambda: CallFactory().operator,

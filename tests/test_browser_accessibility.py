@@ -274,6 +274,7 @@ STAFF_PAGES = {
     "second factor: enrolment": up_to_the_code("new-supervisor"),
     "admin index": supervisor("/admin/"),
     "dashboard": supervisor("/admin/dashboard/"),
+    "compliance report": supervisor("/admin/dashboard/compliance/"),
     "calls": supervisor("/admin/contactcenter/call/"),
     "a call": supervisor(change("contactcenter/call", lambda site: site["call"])),
     "recordings": supervisor("/admin/recordings/recording/"),

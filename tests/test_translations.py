@@ -8,7 +8,16 @@ from django.utils import translation
 from .helpers.project import BASE_DIR
 
 PO = BASE_DIR / "locale" / "ja" / "LC_MESSAGES" / "django.po"
-OUR_APPS = ["contactcenter", "consent", "privacy", "recordings", "audit", "training", "portal"]
+OUR_APPS = [
+    "contactcenter",
+    "consent",
+    "privacy",
+    "recordings",
+    "audit",
+    "training",
+    "portal",
+    "incidents",
+]
 
 
 def is_japanese(text):

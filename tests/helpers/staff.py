@@ -38,6 +38,8 @@ def restore_roles():
         "audit",
         "training",
         "portal",
+        "incidents",
+        "backoffice",
     ):
         package = importlib.import_module(f"{app_label}.migrations")
         for module in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):

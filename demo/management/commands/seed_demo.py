@@ -20,11 +20,15 @@ from django.utils import timezone
 from django_otp import user_has_device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from audit import services as audit
+from audit.models import AccessEvent
 from consent.models import ConsentRecord
 from consent.services import acknowledge_recording, may_record, record_consent
 from contactcenter.models import Call, Customer, Operator
 from contactcenter.phones import CallerIdStatus
 from contactcenter.roles import COMPLIANCE, OPERATOR, SUPERVISOR
+from incidents.demo import create_demo_incident
+from incidents.models import Incident
 from privacy import crossborder
 from privacy.models import CrossBorderRecipient, Notice, NoticePurpose, Organisation, Purpose
 from privacy.services import publish_notice
@@ -146,6 +150,7 @@ class Command(BaseCommand):
         # Encrypting and writing the audio files is slow I/O: it runs after the rows commit.
         created_recordings = self.seed_recordings()
         self.seed_provision()
+        self.seed_incident()
         self.print_summary(created_calls, created_recordings)
 
     def seed_public_matters(self, supervisor):
@@ -201,6 +206,25 @@ class Command(BaseCommand):
                 scope="DPA の有効性、ISO/IEC 27001 認証書、SOC 2 Type II 報告書",
                 result="confirmed",
             )
+
+    def seed_incident(self):
+        """The supervisor listened to two recordings, then lost the laptop that was logged in
+        (``incidents.demo``): a reportable incident whose 速報 and 確報 deadlines are on the
+        dashboard."""
+        if Incident.objects.exists():
+            return
+        staff = get_user_model().objects
+        supervisor = staff.get(username="supervisor")
+        stored = Recording.objects.filter(status=Recording.Status.STORED)
+        for recording in stored.order_by("-call__started_at")[:2]:
+            audit.record(
+                AccessEvent.Action.PLAYBACK,
+                actor=supervisor,
+                recording=recording,
+                purpose="quality",
+                detail={"channel": "player"},
+            )
+        create_demo_incident(officer=staff.get(username="compliance"), supervisor=supervisor)
 
     def seed_provision(self):
         """One hand-over to a lawyer, through the ledger, of a recording of 090-2222-3333 (the
@@ -386,6 +410,8 @@ class Command(BaseCommand):
                 # There is no copy at Twilio to delete.
                 twilio_deleted_at=call.ended_at,
             )
+            # As a real call leaves it: the recording was asked for and ran until the end.
+            Call.objects.filter(pk=call.pk).update(recording_state=Call.RecordingState.RECORDING)
             store_audio(recording, [synthetic_wav(call.duration)])
         # One is offered to every operator as training material.
         first = (
