@@ -4,15 +4,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0008_appi_actions'),
+        ("audit", "0008_appi_actions"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='accessevent',
-            name='action',
-            field=models.CharField(choices=[('playback', 'Playback'), ('download', 'Download'), ('export', 'Audit export'), ('hold_placed', 'Legal hold placed'), ('hold_released', 'Legal hold released'), ('purge', 'Purge'), ('key_rotation', 'Key rotation'), ('refused', 'Access refused'), ('notice_published', 'Notice published'), ('training_marked', 'Marked as training material'), ('training_review', 'Training review'), ('request_received', 'Customer request received'), ('request_decided', 'Customer request decided'), ('login_locked_out', 'Login locked out'), ('mfa_enrolled', 'Second factor enrolled'), ('mfa_recovery_used', 'Recovery code used'), ('mfa_reset', 'Second factor reset'), ('third_party_provision', 'Provided to a third party'), ('provision_record_expired', 'Provision record deleted'), ('cross_border_check', 'Cross-border recipient checked'), ('organisation_changed', 'Organisation details changed'), ('compliance_report', 'Compliance report produced'), ('incident_recorded', 'Incident recorded'), ('incident_changed', 'Incident changed'), ('incident_scoped', 'Incident scoped'), ('incident_encryption_test', 'Encryption test of an incident'), ('incident_reported', 'Incident reported to the PPC'), ('incident_notified', 'Persons notified of an incident')], max_length=32, verbose_name='action'),
+            model_name="accessevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("playback", "Playback"),
+                    ("download", "Download"),
+                    ("export", "Audit export"),
+                    ("hold_placed", "Legal hold placed"),
+                    ("hold_released", "Legal hold released"),
+                    ("purge", "Purge"),
+                    ("key_rotation", "Key rotation"),
+                    ("refused", "Access refused"),
+                    ("notice_published", "Notice published"),
+                    ("training_marked", "Marked as training material"),
+                    ("training_review", "Training review"),
+                    ("request_received", "Customer request received"),
+                    ("request_decided", "Customer request decided"),
+                    ("login_locked_out", "Login locked out"),
+                    ("mfa_enrolled", "Second factor enrolled"),
+                    ("mfa_recovery_used", "Recovery code used"),
+                    ("mfa_reset", "Second factor reset"),
+                    ("third_party_provision", "Provided to a third party"),
+                    ("provision_record_expired", "Provision record deleted"),
+                    ("cross_border_check", "Cross-border recipient checked"),
+                    ("organisation_changed", "Organisation details changed"),
+                    ("compliance_report", "Compliance report produced"),
+                    ("incident_recorded", "Incident recorded"),
+                    ("incident_changed", "Incident changed"),
+                    ("incident_scoped", "Incident scoped"),
+                    ("incident_encryption_test", "Encryption test of an incident"),
+                    ("incident_reported", "Incident reported to the PPC"),
+                    ("incident_notified", "Persons notified of an incident"),
+                ],
+                max_length=32,
+                verbose_name="action",
+            ),
         ),
     ]

@@ -7,42 +7,121 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contactcenter', '0009_card_numbers'),
+        ("contactcenter", "0009_card_numbers"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='callevent',
-            name='kind',
-            field=models.CharField(choices=[('recording_paused', 'Recording paused'), ('recording_resumed', 'Recording resumed'), ('recording_stopped', 'Recording stopped'), ('recording_control_failed', 'Recording control failed'), ('card_pause', 'Recording paused for a card number'), ('card_pause_ended', 'Recording resumed after the card number'), ('card_data_marked', 'Marked: the recording may contain card data'), ('payment_started', 'Card payment started; recording paused'), ('payment_ended', 'Card payment ended; recording resumed'), ('operator_answered', 'Operator answered'), ('no_operator', 'No operator available'), ('webhook_failed', 'Webhook failed; caller connected without recording')], max_length=32, verbose_name='event'),
+            model_name="callevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("recording_paused", "Recording paused"),
+                    ("recording_resumed", "Recording resumed"),
+                    ("recording_stopped", "Recording stopped"),
+                    ("recording_control_failed", "Recording control failed"),
+                    ("card_pause", "Recording paused for a card number"),
+                    ("card_pause_ended", "Recording resumed after the card number"),
+                    ("card_data_marked", "Marked: the recording may contain card data"),
+                    ("payment_started", "Card payment started; recording paused"),
+                    ("payment_ended", "Card payment ended; recording resumed"),
+                    ("operator_answered", "Operator answered"),
+                    ("no_operator", "No operator available"),
+                    ("webhook_failed", "Webhook failed; caller connected without recording"),
+                ],
+                max_length=32,
+                verbose_name="event",
+            ),
         ),
         migrations.CreateModel(
-            name='CallPayment',
+            name="CallPayment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sid', models.CharField(max_length=34, unique=True, verbose_name='payment SID')),
-                ('amount', models.PositiveIntegerField(verbose_name='amount (yen)')),
-                ('status', models.CharField(choices=[('capturing', 'Capturing'), ('completed', 'Completed'), ('cancelled', 'Cancelled'), ('failed', 'Failed')], default='capturing', max_length=12, verbose_name='status')),
-                ('capturing', models.CharField(blank=True, max_length=32, verbose_name='asking for')),
-                ('required', models.CharField(blank=True, max_length=200, verbose_name='still required')),
-                ('result', models.CharField(blank=True, max_length=64, verbose_name='result at Twilio')),
-                ('token', models.CharField(blank=True, max_length=200, verbose_name='payment token')),
-                ('confirmation_code', models.CharField(blank=True, max_length=200, verbose_name='confirmation code')),
-                ('error', models.CharField(blank=True, max_length=200, verbose_name='error')),
-                ('recording_paused', models.BooleanField(default=False, verbose_name='recording paused for it')),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='started at')),
-                ('ended_at', models.DateTimeField(blank=True, null=True, verbose_name='ended at')),
-                ('call', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='payments', to='contactcenter.call', verbose_name='call')),
-                ('started_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='started by')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sid", models.CharField(max_length=34, unique=True, verbose_name="payment SID")),
+                ("amount", models.PositiveIntegerField(verbose_name="amount (yen)")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("capturing", "Capturing"),
+                            ("completed", "Completed"),
+                            ("cancelled", "Cancelled"),
+                            ("failed", "Failed"),
+                        ],
+                        default="capturing",
+                        max_length=12,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "capturing",
+                    models.CharField(blank=True, max_length=32, verbose_name="asking for"),
+                ),
+                (
+                    "required",
+                    models.CharField(blank=True, max_length=200, verbose_name="still required"),
+                ),
+                (
+                    "result",
+                    models.CharField(blank=True, max_length=64, verbose_name="result at Twilio"),
+                ),
+                (
+                    "token",
+                    models.CharField(blank=True, max_length=200, verbose_name="payment token"),
+                ),
+                (
+                    "confirmation_code",
+                    models.CharField(blank=True, max_length=200, verbose_name="confirmation code"),
+                ),
+                ("error", models.CharField(blank=True, max_length=200, verbose_name="error")),
+                (
+                    "recording_paused",
+                    models.BooleanField(default=False, verbose_name="recording paused for it"),
+                ),
+                (
+                    "started_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="started at"
+                    ),
+                ),
+                ("ended_at", models.DateTimeField(blank=True, null=True, verbose_name="ended at")),
+                (
+                    "call",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="payments",
+                        to="contactcenter.call",
+                        verbose_name="call",
+                    ),
+                ),
+                (
+                    "started_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="started by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'card payment',
-                'verbose_name_plural': 'card payments',
-                'ordering': ['-started_at', '-pk'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'capturing')), fields=('call',), name='callpayment_one_open_per_call')],
+                "verbose_name": "card payment",
+                "verbose_name_plural": "card payments",
+                "ordering": ["-started_at", "-pk"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("status", "capturing")),
+                        fields=("call",),
+                        name="callpayment_one_open_per_call",
+                    )
+                ],
             },
         ),
     ]

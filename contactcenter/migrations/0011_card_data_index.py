@@ -4,14 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('contactcenter', '0010_call_payments'),
+        ("contactcenter", "0010_call_payments"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='call',
-            index=models.Index(condition=models.Q(('card_data_suspected_at__isnull', False)), fields=['-started_at'], name='call_card_data_idx'),
+            model_name="call",
+            index=models.Index(
+                condition=models.Q(("card_data_suspected_at__isnull", False)),
+                fields=["-started_at"],
+                name="call_card_data_idx",
+            ),
         ),
     ]
