@@ -54,6 +54,8 @@ class IncidentAdmin(admin.ModelAdmin):
         "scoped_recordings",
         "scoped_calls",
         "scoped_persons",
+        "scoped_card_data_recordings",
+        "category_financial_counted",
         "category_many_counted",
         "tested_at",
         "protected_recordings",
@@ -88,6 +90,7 @@ class IncidentAdmin(admin.ModelAdmin):
                 "fields": [
                     "category_sensitive",
                     "category_financial",
+                    "category_financial_counted",
                     "category_unlawful",
                     "category_many",
                     "category_many_counted",

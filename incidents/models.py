@@ -67,6 +67,9 @@ class Incident(models.Model):
     category_unlawful = models.BooleanField(
         _("(3) suspected unlawful purpose (e.g. unauthorised access)"), default=False
     )
+    category_financial_counted = models.BooleanField(
+        _("(2) set from recordings that may contain card data"), default=False, editable=False
+    )
     category_many = models.BooleanField(_("(4) more than 1,000 persons"), default=False)
     category_many_counted = models.BooleanField(
         _("(4) set from the counted persons"), default=False, editable=False
@@ -126,6 +129,9 @@ class Incident(models.Model):
     scoped_recordings = models.BigIntegerField(_("affected recordings"), default=0)
     scoped_calls = models.BigIntegerField(_("affected calls"), default=0)
     scoped_persons = models.BigIntegerField(_("affected numbers (persons)"), default=0)
+    scoped_card_data_recordings = models.BigIntegerField(
+        _("affected recordings that may contain card data"), default=0
+    )
     tested_at = models.DateTimeField(_("encryption test run at"), null=True, blank=True)
     protected_recordings = models.BigIntegerField(_("protected recordings"), default=0)
     unprotected_recordings = models.BigIntegerField(_("recordings not protected"), default=0)
@@ -216,7 +222,7 @@ class Incident(models.Model):
         """The rule 7 items that apply, as their numbers."""
         flags = (
             self.category_sensitive,
-            self.category_financial,
+            self.category_financial or self.category_financial_counted,
             self.category_unlawful,
             self.category_many or self.category_many_counted,
         )

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from audit.models import AccessEvent
+from contactcenter.models import Call
 from recordings.models import Recording
 
 from .models import AffectedRecording, Incident
@@ -137,6 +138,12 @@ def _finish_scoping(incident):
         calls=Count("call_id", distinct=True),
         persons=Count("customer_id", distinct=True),
     )
+    # Calls marked 「カード情報を含む可能性」 are few (a partial index): a card number on a
+    # leaked recording makes the leak reportable whatever the count (rule 7 (2)).
+    counts["card_data"] = AffectedRecording.objects.filter(
+        incident=incident,
+        call_id__in=Call.objects.filter(card_data_suspected_at__isnull=False).values("pk"),
+    ).count()
     with transaction.atomic():
         Incident.objects.filter(pk=incident.pk).update(
             scope_state=Incident.ScopeState.DONE,
@@ -146,6 +153,8 @@ def _finish_scoping(incident):
             scoped_calls=counts["calls"],
             scoped_persons=counts["persons"],
             category_many_counted=counts["persons"] > MANY_PERSONS,
+            scoped_card_data_recordings=counts["card_data"],
+            category_financial_counted=counts["card_data"] > 0,
             tested_at=None,
             protected_recordings=0,
             unprotected_recordings=0,

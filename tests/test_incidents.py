@@ -13,7 +13,7 @@ from django.utils import timezone, translation
 
 from audit import services as audit
 from audit.models import AccessEvent
-from contactcenter.models import Customer
+from contactcenter.models import Call, Customer
 from contactcenter.phones import CallerIdStatus
 from contactcenter.roles import COMPLIANCE, OPERATOR
 from incidents import clocks, encryption, notify, reminders, scoping, services
@@ -309,6 +309,28 @@ def test_not_reportable_without_a_category(officer, stored):
         officer,
     )
     assert clocks.reportability(incident).reportable is False
+
+
+def test_a_recording_that_may_contain_card_data_makes_the_leak_category_2(officer, stored):
+    """One card number on a leaked recording is reportable whatever the count (rule 7 (2))."""
+    first, _second, _waiting = stored
+    Call.objects.filter(pk=first.call_id).update(card_data_suspected_at=timezone.now())
+    incident = encryption_tested(
+        new_incident(officer, became_known_at=timezone.now(), affected_key_ids=[first.key_id]),
+        officer,
+    )
+    assert incident.scoped_card_data_recordings == 1  # the stored one (storage scope)
+    assert incident.category_financial_counted is True
+    assert incident.categories == [2]
+    assert clocks.reportability(incident).reportable is True
+    unmarked = encryption_tested(
+        new_incident(officer, became_known_at=timezone.now(), affected_key_ids=[first.key_id]),
+        officer,
+    )
+    assert unmarked.categories == [2]  # the mark stays on the call
+    Call.objects.filter(pk=first.call_id).update(card_data_suspected_at=None)
+    clean = scoped(new_incident(officer, became_known_at=timezone.now()), officer)
+    assert (clean.scoped_card_data_recordings, clean.categories) == (0, [])
 
 
 # --- reminders ---------------------------------------------------------------------------
