@@ -88,7 +88,7 @@ def check_recording(recording, *, affected_key_ids, history, rotations):
     )
     try:
         with storages["recordings"].open(recording.blob_name, "rb") as blob:
-            _, segment_size, _, _ = crypto._read_header(blob)
+            _, segment_size, _, _ = crypto.read_header(blob)
     except (OSError, ValueError):
         return Result.NOT_PROTECTED, "blob_missing", evidence
     except crypto.RecordingIntegrityError:

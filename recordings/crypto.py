@@ -186,7 +186,7 @@ def encrypt_chunks(chunks, data_key, *, segment_size=SEGMENT_SIZE):
 # --- decryption ----------------------------------------------------------------------------
 
 
-def _read_header(blob):
+def read_header(blob):
     blob.seek(0)
     header = blob.read(HEADER_SIZE)
     if len(header) != HEADER_SIZE:
@@ -203,13 +203,13 @@ def _blob_size(blob):
 
 
 def blob_plaintext_size(blob):
-    _, segment_size, _, _ = _read_header(blob)
+    _, segment_size, _, _ = read_header(blob)
     return plaintext_size(_blob_size(blob), segment_size=segment_size)
 
 
 def decrypt_range(blob, data_key, start=0, end=None):
     """Yield plaintext bytes ``[start, end)``, reading only the segments they lie in."""
-    header, segment_size, salt, prefix = _read_header(blob)
+    header, segment_size, salt, prefix = read_header(blob)
     total = plaintext_size(_blob_size(blob), segment_size=segment_size)
     end = total if end is None else min(end, total)
     if start < 0 or start > end or (start >= total and total > 0):
