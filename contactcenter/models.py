@@ -604,6 +604,14 @@ class CallPayment(models.Model):
     confirmation_code = models.CharField(_("confirmation code"), max_length=200, blank=True)
     error = models.CharField(_("error"), max_length=200, blank=True)
     recording_paused = models.BooleanField(_("recording paused for it"), default=False)
+    by_ivr = models.BooleanField(
+        _("taken by the automated voice (IVR)"),
+        default=False,
+        help_text=_(
+            "The caller was sent from the operator to Twilio's <Pay>: the operator's line and "
+            "its recording ended, and the caller was put back through to an operator after."
+        ),
+    )
     started_at = models.DateTimeField(_("started at"), default=timezone.now)
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
 

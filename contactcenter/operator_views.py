@@ -93,16 +93,29 @@ def payment(request, sid):
     call = get_object_or_404(Call.objects.select_related("operator"), sid=sid)
     step = request.POST.get("step", "")
     try:
-        if step == "start":
+        if step in ("start", "ivr"):
             try:
                 amount = int(request.POST.get("amount", "").replace(",", "").strip())
             except ValueError:
                 amount = None
-            payments.start(call=call, by=request.user, amount=amount)
-            messages.success(
-                request,
-                _("Payment opened; the recording is paused. Ask the caller for the card number."),
-            )
+            if step == "ivr":
+                payments.start_by_ivr(call=call, by=request.user, amount=amount)
+                messages.success(
+                    request,
+                    _(
+                        "The caller is in the automated card payment; they will be put "
+                        "through to an operator again when it is done."
+                    ),
+                )
+            else:
+                payments.start(call=call, by=request.user, amount=amount)
+                messages.success(
+                    request,
+                    _(
+                        "Payment opened; the recording is paused. Ask the caller for the "
+                        "card number."
+                    ),
+                )
         else:
             open_payment = payments.open_payment(call)
             if open_payment is None:

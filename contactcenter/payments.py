@@ -9,6 +9,12 @@ the result and a token: ``note_status`` keeps those and nothing else.
 The recording is paused before the payment opens (no payment while the recording runs: a
 pause Twilio refuses refuses the payment), and resumed when the operator completes or cancels
 it; both moments are on the call's timeline.
+
+Or by the automated voice (``start_by_ivr``): the operator sends the caller to Twilio's
+``<Pay>`` (``telephony`` serves its TwiML); the operator's line and its recording end, nothing
+is recorded while the caller keys the card, and when ``<Pay>`` is done the caller hears the
+result and is put through to an operator again, recorded anew if their consent allows
+(``note_ivr_result``).
 """
 
 import secrets
@@ -57,20 +63,7 @@ def open_payment(call):
 
 def start(*, call, by, amount):
     """Pause ``call``'s recording and open a card payment of ``amount`` yen on it."""
-    if not enabled():
-        raise PaymentError(_("Card payments are not set up (TWILIO_PAY_CONNECTOR)."), status=400)
-    if not can_control_recording(by, call):
-        raise PaymentError(
-            _("Only the operator on this call or a supervisor can take a payment on it."),
-            status=403,
-        )
-    if not isinstance(amount, int) or not 1 <= amount < 1_000_000:
-        raise PaymentError(_("Give the amount in yen, from 1 to 999,999."), status=400)
-    call.refresh_from_db()
-    if call.status != Call.Status.IN_PROGRESS:
-        raise PaymentError(_("The call is no longer in progress."), status=409)
-    if open_payment(call) is not None:
-        raise PaymentError(_("A payment is already open on this call."), status=409)
+    _checked_start(call, by, amount)
     paused = False
     if call.recording_state == RecordingState.RECORDING:
         try:
@@ -108,6 +101,88 @@ def start(*, call, by, amount):
             )
     except IntegrityError as error:  # a second payment opened at the same moment
         raise PaymentError(_("A payment is already open on this call."), status=409) from error
+    return payment
+
+
+def _checked_start(call, by, amount):
+    """The checks every payment passes before it opens (``PaymentError`` otherwise)."""
+    if not enabled():
+        raise PaymentError(_("Card payments are not set up (TWILIO_PAY_CONNECTOR)."), status=400)
+    if not can_control_recording(by, call):
+        raise PaymentError(
+            _("Only the operator on this call or a supervisor can take a payment on it."),
+            status=403,
+        )
+    if not isinstance(amount, int) or not 1 <= amount < 1_000_000:
+        raise PaymentError(_("Give the amount in yen, from 1 to 999,999."), status=400)
+    call.refresh_from_db()
+    if call.status != Call.Status.IN_PROGRESS:
+        raise PaymentError(_("The call is no longer in progress."), status=409)
+    if open_payment(call) is not None:
+        raise PaymentError(_("A payment is already open on this call."), status=409)
+
+
+def start_by_ivr(*, call, by, amount):
+    """Send the caller of ``call`` to the automated card payment (Twilio ``<Pay>``) for
+    ``amount`` yen; they come back to an operator when it is done."""
+    _checked_start(call, by, amount)
+    try:
+        with transaction.atomic():
+            payment = CallPayment.objects.create(
+                call=call,
+                sid=f"ivr-{secrets.token_hex(12)}",
+                started_by=by,
+                amount=amount,
+                by_ivr=True,
+            )
+            CallEvent.objects.create(
+                call=call,
+                kind=CallEvent.Kind.PAYMENT_STARTED,
+                actor=by,
+                detail=_("%(amount)s yen, by the automated voice") % {"amount": f"{amount:,}"},
+            )
+    except IntegrityError as error:
+        raise PaymentError(_("A payment is already open on this call."), status=409) from error
+    url = settings.PUBLIC_BASE_URL + reverse("twilio-voice-pay") + f"?payment={payment.pk}"
+    try:
+        twilio_client.redirect_call(call_sid=call.sid, url=url)
+    except twilio_client.TwilioError as error:
+        CallPayment.objects.filter(pk=payment.pk).update(
+            status=Status.FAILED, error=str(error.message)[:200], ended_at=timezone.now()
+        )
+        raise PaymentError(error.message, status=502) from error
+    return payment
+
+
+def ivr_payment(payment_id, *, call_sid):
+    """The automated payment ``payment_id`` of the call ``call_sid`` still open, or None."""
+    return (
+        CallPayment.objects.select_related("call")
+        .filter(pk=payment_id, call__sid=call_sid, by_ivr=True, status=Status.CAPTURING)
+        .first()
+    )
+
+
+def note_ivr_result(payment, *, result, token="", confirmation="", error=""):
+    """Keep what ``<Pay>`` says at its end (the result, a token, a confirmation code) and put
+    it on the call's timeline; never a card number, an expiry or a security code."""
+    ended = {"success": Status.COMPLETED, "payment-cancelled": Status.CANCELLED}.get(
+        result, Status.FAILED
+    )
+    with transaction.atomic():
+        updated = CallPayment.objects.filter(pk=payment.pk, status=Status.CAPTURING).update(
+            status=ended,
+            result=result[:64],
+            token=token[:200],
+            confirmation_code=confirmation[:200],
+            error=error[:200],
+            ended_at=timezone.now(),
+        )
+        if updated:
+            CallEvent.objects.create(
+                call=payment.call, kind=CallEvent.Kind.PAYMENT_ENDED, detail=result[:2000]
+            )
+    payment.refresh_from_db()
     return payment
 
 

@@ -14,4 +14,6 @@ urlpatterns = [
     path("voice/status", views.call_status, name="twilio-voice-status"),
     path("recordings/status", views.recording_status, name="twilio-recordings-status"),
     path("voice/payments", views.payment_status, name="twilio-voice-payments"),
+    path("voice/pay", views.pay, name="twilio-voice-pay"),
+    path("voice/pay/done", views.pay_done, name="twilio-voice-pay-done"),
 ]

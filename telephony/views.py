@@ -184,3 +184,17 @@ def payment_status(request):
             error=form.get("PaymentError", "") or form.get("ErrorType", ""),
         ),
     )
+
+
+@sensitive_post_parameters(*CARD_FIELDS)
+@twilio_webhook
+def pay(request):
+    """The automated card payment the operator sent the caller to (``<Pay>``)."""
+    return answer_safely(request, lambda: voice.answer_pay(request.POST, request.GET))
+
+
+@sensitive_post_parameters(*CARD_FIELDS)
+@twilio_webhook
+def pay_done(request):
+    """``<Pay>``'s action URL: the result, then back to an operator."""
+    return answer_safely(request, lambda: voice.answer_pay_done(request.POST, request.GET))

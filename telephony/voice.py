@@ -22,6 +22,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from consent.models import ConsentRecord
 from consent.services import has_standing_consent, may_record, record_consent
+from contactcenter import payments
 from contactcenter.calls import release_operator
 from contactcenter.db import insert_unless_exists, savepoint_if_in_transaction
 from contactcenter.models import Call, CallEvent, Customer, Operator
@@ -532,3 +533,69 @@ def _twilio_time(value):
         if parsed and parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return parsed
+
+
+# --- the automated card payment (<Pay>) ------------------------------------------------------
+
+PAY_INTRO = {
+    "ja": "カードでのお支払いに進みます。ご案内に従って、プッシュボタンで入力してください。"
+    "入力した番号は録音されず、担当者にも伝わりません。",
+    "en": "We will now take your card payment. Please key in the details as asked. "
+    "They are not recorded and the operator does not hear them.",
+}
+PAY_RESULT = {
+    "success": {
+        "ja": "お支払いを受け付けました。ありがとうございました。",
+        "en": "Your payment has been accepted. Thank you.",
+    },
+    "other": {
+        "ja": "お支払いは完了しませんでした。担当者におつなぎします。",
+        "en": "The payment was not completed. We will put you back through to an operator.",
+    },
+}
+
+
+def answer_pay(params, query):
+    """The TwiML of an automated card payment the operator sent the caller to: ``<Pay>`` for
+    the amount, then back to an operator (``answer_pay_done``). A payment that is not open
+    (a replayed or stale request) puts the caller through to an operator at once."""
+    payment = payments.ivr_payment(_int(query.get("payment"), 0), call_sid=params.get("CallSid"))
+    response = VoiceResponse()
+    if payment is None:
+        call = find_or_create_call(params)
+        return connect(call, response, record=bool(may_record(call=call)), language=call.language)
+    language = payment.call.language if payment.call.language in VOICES else "ja"
+    say(response, PAY_INTRO[language], language)
+    response.pay(
+        payment_connector=settings.TWILIO_PAY_CONNECTOR,
+        charge_amount=str(payment.amount),
+        currency="jpy",
+        token_type=settings.TWILIO_PAY_TOKEN_TYPE,
+        security_code=True,
+        postal_code=False,
+        language="ja-JP" if language == "ja" else "en-US",
+        description=f"call {payment.call.sid}",
+        action=public_url("twilio-voice-pay-done", payment=payment.pk),
+        status_callback=public_url("twilio-voice-payments", retries=CALLBACK_RETRIES),
+    )
+    return str(response)
+
+
+def answer_pay_done(params, query):
+    """``<Pay>``'s action: keep its result (never the card), tell the caller, and put them
+    through to an operator again, recorded anew if their consent allows."""
+    call = find_or_create_call(params)
+    payment = payments.ivr_payment(_int(query.get("payment"), 0), call_sid=call.sid)
+    result = params.get("Result", "")
+    if payment is not None:
+        payments.note_ivr_result(
+            payment,
+            result=result,
+            token=params.get("PaymentToken", ""),
+            confirmation=params.get("PaymentConfirmationCode", ""),
+            error=params.get("PaymentError", "") or params.get("ErrorType", ""),
+        )
+    language = call.language if call.language in VOICES else "ja"
+    response = VoiceResponse()
+    say(response, PAY_RESULT["success" if result == "success" else "other"][language], language)
+    return connect(call, response, record=bool(may_record(call=call)), language=language)

@@ -363,3 +363,121 @@ def test_a_payment_during_a_recorded_call_leaves_a_silent_gap_and_no_digit_anywh
         assert secret not in scrubbed(caplog.text)
     for path in stored_files():
         assert CARD.encode() not in path.read_bytes()
+
+
+# --- by the automated voice: Twilio <Pay> -----------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_automated_payment_takes_the_card_with_pay_and_puts_the_caller_back(
+    driver, twilio, live_db, caplog, tasks_in_process
+):
+    from recordings.models import Recording
+
+    from .factories import PurposeFactory, published_notice
+    from .helpers.staff import acknowledged_operator
+
+    caplog.set_level(logging.DEBUG)
+    published_notice(purposes=[PurposeFactory(code="quality", name_ja="品質向上")])
+    operator = acknowledged_operator("op")
+    result = driver.run(digits="1", hold=True)
+    call = Call.objects.get(sid=result.call_sid)
+    first_recording = result.recording_sid
+
+    payment = payments.start_by_ivr(call=call, by=operator.user, amount=2000)
+    assert twilio.state.calls[call.sid]["redirect"]["url"].endswith(
+        f"/twilio/voice/pay?payment={payment.pk}"
+    )
+    driver.follow_redirect(result, card=(CARD, EXPIRY, CVC))
+
+    # <Pay>, as the caller heard it.
+    pay = result.pay
+    assert pay["paymentConnector"] == "stripe_test"
+    assert (pay["chargeAmount"], pay["currency"], pay["language"]) == ("2000", "jpy", "ja-JP")
+    assert pay["action"].endswith(f"/twilio/voice/pay/done?payment={payment.pk}")
+    assert pay["statusCallback"].split("#")[0].endswith(PAY)
+    assert any("録音されず" in text for _lang, text in result.transcript)
+    assert any("お支払いを受け付けました" in text for _lang, text in result.transcript)
+    # The result, kept; the caller back with an operator, recorded anew.
+    payment.refresh_from_db()
+    assert payment.status == CallPayment.Status.COMPLETED
+    assert payment.result == "success" and payment.token.startswith("tok_")
+    assert result.dial is not None and result.recording_sid not in (None, first_recording)
+    assert Recording.objects.get(sid=first_recording).status == Recording.Status.STORED
+    kinds = list(call.events.values_list("kind", flat=True))
+    assert kinds.count(Kind.PAYMENT_STARTED) == 1 and kinds.count(Kind.PAYMENT_ENDED) == 1
+    driver.hang_up(result)
+    everything = serializers.serialize(
+        "json", [*Call.objects.all(), *CallEvent.objects.all(), *CallPayment.objects.all()]
+    ) + serializers.serialize("json", AccessEvent.objects.all())
+    assert CARD not in everything and CARD not in caplog.text
+    for secret in (CARD[-4:], EXPIRY):
+        assert secret not in scrubbed(everything)
+        assert secret not in scrubbed(caplog.text)
+
+
+def test_the_pay_twiml_for_an_open_payment_and_for_a_stale_one(client, live_call, operator, twilio):
+    from .helpers.webhooks import parse_twiml
+
+    payment = payments.start_by_ivr(call=live_call, by=operator.user, amount=1500)
+
+    root = parse_twiml(
+        twilio_post(
+            client, "/twilio/voice/pay", {"CallSid": live_call.sid}, query=f"payment={payment.pk}"
+        )
+    )
+    [pay] = root.iter("Pay")
+    assert pay.get("chargeAmount") == "1500"
+    assert pay.get("tokenType") == "one-time"
+    assert pay.get("securityCode") == "true"
+    # Played again after it ended (a replayed request): straight back to an operator.
+    CallPayment.objects.filter(pk=payment.pk).update(status=CallPayment.Status.COMPLETED)
+    again = parse_twiml(
+        twilio_post(
+            client, "/twilio/voice/pay", {"CallSid": live_call.sid}, query=f"payment={payment.pk}"
+        )
+    )
+    assert list(again.iter("Pay")) == []
+    assert list(again.iter("Dial")) != []
+
+
+def test_a_payment_that_fails_at_pay_is_kept_as_failed_and_the_caller_goes_back(
+    client, live_call, operator, twilio
+):
+    from .helpers.webhooks import parse_twiml
+
+    payment = payments.start_by_ivr(call=live_call, by=operator.user, amount=1500)
+
+    root = parse_twiml(
+        twilio_post(
+            client,
+            "/twilio/voice/pay/done",
+            {
+                "CallSid": live_call.sid,
+                "Result": "too-many-failed-attempts",
+                "PaymentCardNumber": "xxxxxxxxxxxx4242",
+            },
+            query=f"payment={payment.pk}",
+        )
+    )
+
+    payment.refresh_from_db()
+    assert payment.status == CallPayment.Status.FAILED
+    assert payment.result == "too-many-failed-attempts"
+    assert "完了しませんでした" in "".join(say.text or "" for say in root.iter("Say"))
+    assert list(root.iter("Dial")) != []
+
+
+def test_the_automated_payment_fails_cleanly_when_twilio_cannot_redirect(
+    client, live_call, operator, twilio
+):
+    del twilio.state.calls[live_call.sid]
+    client.force_login(operator.user)
+
+    response = step(client, live_call, "ivr", amount="800")
+
+    payment = CallPayment.objects.get(call=live_call)
+    assert payment.status == CallPayment.Status.FAILED
+    assert payment.error
+    assert "Twilio" in str(list(response.wsgi_request._messages)[-1])
+    assert payments.open_payment(live_call) is None

@@ -119,6 +119,15 @@ def open_recording_media(recording_sid):
     return response
 
 
+def redirect_call(*, call_sid, url):
+    """Send a live call to the TwiML at ``url`` (POST): its ``<Dial>`` ends, the operator's leg
+    hangs up and the dial's recording ends with it."""
+    _call_twilio(
+        f"redirect of call {call_sid}",
+        lambda: client().calls(call_sid).update(url=url, method="POST"),
+    )
+
+
 def start_payment(
     *, call_sid, idempotency_key, status_callback, charge_amount, currency, description
 ):

@@ -28,6 +28,8 @@ class CallResult:
     answered_by: str | None = None  # the routing address that took the call
     dial: ET.Element | None = None
     hung_up: bool = False
+    pay: dict | None = None  # the attributes of the last <Pay> played
+    earlier_recordings: list = field(default_factory=list)  # recordings of earlier <Dial>s
 
 
 class CallDriver:
@@ -174,7 +176,7 @@ class CallDriver:
             self.end(result, talk_seconds=0)
         return result
 
-    def follow(self, result, twiml, presses):
+    def follow(self, result, twiml, presses, *, card=None):
         """Play one TwiML document; return the next webhook to call, if any."""
         result.documents.append(twiml)
         root = ET.fromstring(twiml)
@@ -200,9 +202,78 @@ class CallDriver:
                 result.dial = verb
                 result.record_requested = "record" in verb.attrib
                 return None, None
+            elif verb.tag == "Pay":
+                return self.pay(result, verb, card)
             elif verb.tag == "Hangup":
                 return None, None
         return None, None
+
+    def follow_redirect(self, result, *, card=None, talk_seconds=3):
+        """Twilio follows a redirect of the call (``calls(sid).update(url=…)``): the ``<Dial>``
+        ends with its recording and the operator's leg, then the new TwiML is played. A
+        ``<Pay>`` there is the caller keying ``card`` (number, expiry, security code; None:
+        they give up), with only what Twilio says of it sent to its action URL."""
+        redirect = (
+            self.http.get(f"{self.emulator_url}/_emulator/state", timeout=10)
+            .json()["calls"][result.call_sid]
+            .get("redirect")
+        )
+        if not redirect:
+            raise RuntimeError(f"call {result.call_sid} was not redirected")
+        self._end_dial(result, talk_seconds=talk_seconds)
+        url, params = (
+            redirect["url"],
+            self.base_params(result.call_sid, "in-progress", **self.caller),
+        )
+        while url:
+            response = self.signed_post(url, params)
+            result.exchanges.append((url, response.status_code))
+            if response.status_code != 200:
+                raise RuntimeError(f"{url} answered {response.status_code}: {response.text}")
+            url, params = self.follow(result, response.text, [], card=card)
+        if result.dial is not None:
+            self.answer(result)
+        return result
+
+    def _end_dial(self, result, *, talk_seconds):
+        if result.recording_sid:
+            recording = self.control(
+                f"/_emulator/recordings/{result.recording_sid}/complete", seconds=talk_seconds
+            )
+            self.recording_callback(result, recording, "completed")
+            result.earlier_recordings.append(result.recording_sid)
+            result.recording_sid = None
+        leg = result.dial[0]
+        if leg.get("statusCallback"):
+            child = self.base_params(
+                result.child_sid,
+                "completed",
+                ParentCallSid=result.call_sid,
+                Direction="outbound-dial",
+                CallDuration=str(round(talk_seconds)),
+            )
+            self.signed_post(leg.get("statusCallback"), child)
+        result.dial = None
+
+    def pay(self, result, verb, card):
+        """Play ``<Pay>``: the caller keys the card; the action URL hears the result, a token
+        and the card as Twilio masks it (the number's last four digits, the expiry)."""
+        result.pay = dict(verb.attrib)
+        params = self.base_params(result.call_sid, "in-progress", **self.caller)
+        if card is None:
+            params.update(Result="too-many-failed-attempts", PaymentError="no input")
+        else:
+            number, expiry, _code = card
+            params.update(
+                Result="success",
+                PaymentToken="tok_" + secrets.token_hex(8),
+                PaymentConfirmationCode="ch_" + secrets.token_hex(8),
+                PaymentCardNumber="x" * (len(number) - 4) + number[-4:],
+                PaymentCardType="visa",
+                ExpirationDate=expiry,
+                SecurityCode="xxx",
+            )
+        return verb.get("action"), params
 
     def answer(self, result):
         """The first operator in the ``<Dial>`` picks up."""

@@ -17,6 +17,7 @@ against it unchanged when ``TWILIO_API_BASE_URL`` points here:
 * ``GET    /2010-04-01/Accounts/{AC}/Calls.json``                            list calls
   (``Status``, ``StartTime>``/``StartTime<``; paged like recordings)
 * ``GET    /2010-04-01/Accounts/{AC}/Calls/{CA}.json``                       call resource
+* ``POST   /2010-04-01/Accounts/{AC}/Calls/{CA}.json``                       send it to other TwiML
 * ``POST   /v2/Services/{VA}/Verifications`` and ``…/VerificationCheck``     Twilio Verify
 * ``POST   /2010-04-01/Accounts/{AC}/Calls/{CA}/Payments.json``          start a payment
 * ``POST   /2010-04-01/Accounts/{AC}/Calls/{CA}/Payments/{PK}.json``     capture / complete
@@ -78,6 +79,7 @@ ROUTES = [
     ("POST", re.compile(API + r"/Calls\.json$"), "create_call"),
     ("GET", re.compile(API + r"/Calls\.json$"), "list_calls"),
     ("GET", re.compile(API + r"/Calls/(?P<call>CA\w+)\.json$"), "get_call"),
+    ("POST", re.compile(API + r"/Calls/(?P<call>CA\w+)\.json$"), "update_call"),
     ("POST", re.compile(API + r"/Calls/(?P<call>CA\w+)/Payments\.json$"), "create_payment"),
     (
         "POST",
@@ -406,6 +408,20 @@ class EmulatorState:
                 and query.get("Status", call["status"]) == call["status"]
             ]
             return self.page("calls", "Calls", found, query)
+
+    def update_call(self, *, call, form, **_):
+        """A live call sent to other TwiML (``Url``): the driver follows it
+        (``CallDriver.follow_redirect``), as Twilio would at once."""
+        with self.lock:
+            if call not in self.calls or self.calls[call]["status"] != "in-progress":
+                raise TwilioError(400, 21220, f"Call {call} is not in progress.")
+            if not form.get("Url"):
+                raise TwilioError(400, 21205, "Url is required.")
+            self.calls[call]["redirect"] = {
+                "url": form["Url"],
+                "method": form.get("Method", "POST"),
+            }
+            return 200, self.call_resource(self.calls[call])
 
     def get_call(self, *, call, **_):
         with self.lock:
