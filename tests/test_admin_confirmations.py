@@ -68,6 +68,7 @@ def test_supervisors_are_offered_every_recordings_action(client, recording, supe
         "retry_fetch",
         "place_hold",
         "release_holds",
+        "mark_card_data",
         "mark_training_material",
         "unmark_training_material",
     }

@@ -16,7 +16,8 @@ from portal import decisions
 from portal.models import CustomerRequest, DecisionNotice
 from privacy.models import Organisation
 
-from .test_portal_kinds import LANDLINE, MOBILE, ask, notice_page, prove, recording_of
+from .helpers.portal import prove
+from .test_portal_kinds import LANDLINE, MOBILE, ask, notice_page, recording_of
 from .test_portal_requests import QUEUE, decide
 
 pytestmark = pytest.mark.django_db
@@ -119,7 +120,7 @@ class TestTheWrittenDecision:
         self, client, twilio, notice, operator, supervisor, settings
     ):
         recording_of(LANDLINE, operator)
-        prove(client, twilio, LANDLINE)
+        prove(client, twilio, LANDLINE, "call")
         made = ask(client, "cross_border")
         before = len(twilio.state.outbound_calls)
 
