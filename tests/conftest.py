@@ -269,6 +269,31 @@ def twilio(settings):
 
 
 @pytest.fixture
+def live_call(operator, twilio):
+    """A call in progress, answered by ``operator``, whose recording is running at (emulated)
+    Twilio; ``live_call.twilio_recording_sid`` names that recording."""
+    import requests
+
+    from contactcenter.models import Call
+
+    from .factories import CallFactory
+
+    call = CallFactory(
+        operator=operator,
+        status=Call.Status.IN_PROGRESS,
+        recording_state=Call.RecordingState.RECORDING,
+    )
+    requests.post(f"{twilio.url}/_emulator/calls", json={"sid": call.sid}, timeout=5)
+    recording = requests.post(
+        f"{twilio.url}/_emulator/calls/{call.sid}/recordings",
+        json={"source": "DialVerb"},
+        timeout=5,
+    ).json()
+    call.twilio_recording_sid = recording["sid"]
+    return call
+
+
+@pytest.fixture
 def driver(live_server, twilio):
     """Plays Twilio's part in whole calls against the live server (signed webhooks)."""
     from twilio_emulator import CallDriver

@@ -6,7 +6,6 @@ its recording is then kept only as long as its shortest purpose allows."""
 from datetime import timedelta
 
 import pytest
-import requests
 from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -16,7 +15,7 @@ from contactcenter.services import resume_expired_card_pauses
 from recordings import ingest, retention
 from recordings.models import RecordingPurpose
 
-from .factories import CallFactory, consented_call
+from .factories import consented_call
 from .helpers.recordings import completed
 
 pytestmark = pytest.mark.django_db
@@ -24,20 +23,6 @@ pytestmark = pytest.mark.django_db
 RecordingState = Call.RecordingState
 Kind = CallEvent.Kind
 LIVE = reverse("contactcenter:live-calls")
-
-
-@pytest.fixture
-def live_call(operator, twilio):
-    """A call in progress whose recording is running at (emulated) Twilio."""
-    call = CallFactory(
-        operator=operator, status=Call.Status.IN_PROGRESS, recording_state=RecordingState.RECORDING
-    )
-    requests.post(f"{twilio.url}/_emulator/calls", json={"sid": call.sid}, timeout=5)
-    recording = requests.post(
-        f"{twilio.url}/_emulator/calls/{call.sid}/recordings", json={}, timeout=5
-    ).json()
-    call.twilio_recording_sid = recording["sid"]
-    return call
 
 
 def at_twilio(twilio, call):

@@ -7,7 +7,6 @@ import logging
 import re
 
 import pytest
-import requests
 from django.core import serializers
 from django.urls import reverse
 
@@ -16,7 +15,6 @@ from contactcenter import payments
 from contactcenter.models import Call, CallEvent, CallPayment
 from twilio_emulator import CallDriver
 
-from .factories import CallFactory
 from .helpers.webhooks import twilio_post
 
 pytestmark = pytest.mark.django_db
@@ -37,19 +35,6 @@ def scrubbed(text):
 @pytest.fixture(autouse=True)
 def connector(settings):
     settings.TWILIO_PAY_CONNECTOR = "stripe_test"
-
-
-@pytest.fixture
-def live_call(operator, twilio):
-    call = CallFactory(
-        operator=operator, status=Call.Status.IN_PROGRESS, recording_state=RecordingState.RECORDING
-    )
-    requests.post(f"{twilio.url}/_emulator/calls", json={"sid": call.sid}, timeout=5)
-    recording = requests.post(
-        f"{twilio.url}/_emulator/calls/{call.sid}/recordings", json={}, timeout=5
-    ).json()
-    call.twilio_recording_sid = recording["sid"]
-    return call
 
 
 def recording_at_twilio(twilio, call):

@@ -2,7 +2,6 @@
 the call's timeline keeps, and what people see when Twilio refuses."""
 
 import pytest
-import requests
 from django.urls import reverse
 
 from contactcenter.models import Call, CallEvent
@@ -13,22 +12,6 @@ from .factories import CallFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 RecordingState = Call.RecordingState
-
-
-@pytest.fixture
-def live_call(operator, twilio):
-    """A call in progress whose recording is running at (emulated) Twilio."""
-    call = CallFactory(
-        operator=operator, status=Call.Status.IN_PROGRESS, recording_state=RecordingState.RECORDING
-    )
-    requests.post(f"{twilio.url}/_emulator/calls", json={"sid": call.sid}, timeout=5)
-    recording = requests.post(
-        f"{twilio.url}/_emulator/calls/{call.sid}/recordings",
-        json={"source": "DialVerb"},
-        timeout=5,
-    ).json()
-    call.twilio_recording_sid = recording["sid"]
-    return call
 
 
 def twilio_status(twilio, call):
