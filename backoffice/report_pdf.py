@@ -118,10 +118,28 @@ def render_document(report_context, *, for_pdf):
     )
 
 
+class PdfUnavailable(Exception):
+    """This machine cannot typeset PDFs (WeasyPrint cannot load Pango); ``message`` says what
+    to install. The page and the HTML output still work."""
+
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = message
+
+
 def write_pdf(html):
     """The PDF of ``html``: WeasyPrint lays it out with the fonts installed (fontconfig)."""
-    import weasyprint  # imported here: loading it costs time the admin's other pages do not pay
-
+    try:
+        # Imported here: loading it costs time the admin's other pages do not pay.
+        import weasyprint
+    except (OSError, ImportError) as error:  # Pango (a system library) is missing
+        raise PdfUnavailable(
+            _(
+                "PDFs cannot be made on this server: WeasyPrint needs Pango and the Noto CJK "
+                "fonts (apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk). "
+                "The report's page can be printed meanwhile."
+            )
+        ) from error
     return weasyprint.HTML(string=html, base_url=str(CSS.parent)).write_pdf()
 
 

@@ -166,9 +166,14 @@ def compliance_report(request):
         page["report_language"] = translation.get_language()
         page["error"] = error.message
         return render(request, "backoffice/compliance_report.html", page, status=400)
-    report, document = report_pdf.produce(
-        period=period, language=language, output=output, request=request
-    )
+    try:
+        report, document = report_pdf.produce(
+            period=period, language=language, output=output, request=request
+        )
+    except report_pdf.PdfUnavailable as error:
+        page["report_language"] = translation.get_language()
+        page["error"] = error.message
+        return render(request, "backoffice/compliance_report.html", page, status=503)
     if output == "pdf":
         response = HttpResponse(document, content_type="application/pdf")
         name = f"compliance-report-{period.first_day}-{period.last_day}.pdf"

@@ -36,9 +36,12 @@ class Command(BaseCommand):
                 period = report_pdf.parse_period(first, last)
             except report_pdf.BadPeriod as error:
                 raise CommandError(str(error.message)) from None
-        _report, document = report_pdf.produce(
-            period=period, language=language, output=kind, actor_label=ACTOR
-        )
+        try:
+            _report, document = report_pdf.produce(
+                period=period, language=language, output=kind, actor_label=ACTOR
+            )
+        except report_pdf.PdfUnavailable as error:
+            raise CommandError(str(error.message)) from None
         if kind == "pdf":
             path.write_bytes(document)
         else:
