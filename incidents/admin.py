@@ -4,10 +4,9 @@ notification, public notice). The affected recordings are listed by key (``?afte
 never with OFFSET: an incident may cover millions."""
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models, transaction
+from django.db import models
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -18,9 +17,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from contactcenter.roles import NotAllowed
-from recordings import outbox
 
-from . import clocks, drafts, encryption, notify, scoping, services
+from . import clocks, drafts, encryption, notify, services
 from .models import AffectedRecording, Incident, IncidentNotification
 
 AFFECTED_PAGE = 100
@@ -239,12 +237,12 @@ class IncidentAdmin(admin.ModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         incident = self._incident(request, pk)
-        if incident.scope_state == Incident.ScopeState.RUNNING and incident.scope_progress:
-            self.message_user(request, _("Scoping is already running."), messages.WARNING)
+        try:
+            incident, done = services.scope(incident=incident, by=request.user)
+        except ValidationError as refusal:
+            self.message_user(request, " ".join(refusal.messages), messages.WARNING)
             return self._back(incident)
-        scoping.start_scoping(incident=incident, by=request.user)
-        if scoping.small_enough_to_run_now(incident, settings.INCIDENT_SCOPE_INLINE_LIMIT):
-            incident = scoping.run_scoping(incident.pk)
+        if done:
             self.message_user(
                 request,
                 _("Scoped: %(recordings)s recordings, %(calls)s calls, %(persons)s numbers.")
@@ -256,8 +254,6 @@ class IncidentAdmin(admin.ModelAdmin):
                 messages.SUCCESS,
             )
         else:
-            with transaction.atomic():
-                outbox.enqueue("incidents.tasks.scope_incident", incident_id=incident.pk)
             self.message_user(
                 request,
                 _("Scoping runs in the background; this page shows its progress."),
@@ -269,11 +265,12 @@ class IncidentAdmin(admin.ModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         incident = self._incident(request, pk)
-        if incident.scope_state != Incident.ScopeState.DONE:
-            self.message_user(request, _("Scope the incident first."), messages.ERROR)
+        try:
+            incident, done = services.test_encryption(incident=incident, by=request.user)
+        except ValidationError as refusal:
+            self.message_user(request, " ".join(refusal.messages), messages.ERROR)
             return self._back(incident)
-        if incident.scoped_recordings <= settings.INCIDENT_SCOPE_INLINE_LIMIT:
-            incident = encryption.run_encryption_test(incident.pk, by=request.user)
+        if done:
             self.message_user(
                 request,
                 _("Encryption test: %(protected)s protected, %(unprotected)s not protected.")
@@ -284,12 +281,6 @@ class IncidentAdmin(admin.ModelAdmin):
                 messages.SUCCESS,
             )
         else:
-            with transaction.atomic():
-                outbox.enqueue(
-                    "incidents.tasks.test_encryption",
-                    incident_id=incident.pk,
-                    by_id=request.user.pk,
-                )
             self.message_user(request, _("The encryption test runs in the background."))
         return self._back(incident)
 
@@ -398,19 +389,11 @@ class IncidentAdmin(admin.ModelAdmin):
     def notify_view(self, request, pk):
         incident = self._incident(request, pk)
         if request.method == "POST":
-            if incident.tested_at is None or incident.unprotected_recordings == 0:
-                self.message_user(
-                    request,
-                    _("Nobody needs to be told: run the encryption test first."),
-                    messages.ERROR,
-                )
+            try:
+                services.send_notifications(incident=incident, by=request.user)
+            except ValidationError as refusal:
+                self.message_user(request, " ".join(refusal.messages), messages.ERROR)
                 return self._back(incident)
-            with transaction.atomic():
-                outbox.enqueue(
-                    "incidents.tasks.send_notifications",
-                    incident_id=incident.pk,
-                    by_id=request.user.pk,
-                )
             self.message_user(
                 request,
                 _("The notifications are being sent; each is recorded below."),

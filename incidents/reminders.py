@@ -9,30 +9,19 @@ run tries again.
 import logging
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from contactcenter.roles import COMPLIANCE
+from contactcenter.roles import COMPLIANCE, staff_emails
 
 from .clocks import clocks, reportability
 from .models import Incident, IncidentReminder
 
 logger = logging.getLogger(__name__)
 OVERDUE = -1
-
-
-def _officers():
-    return list(
-        get_user_model()
-        .objects.filter(groups__name=COMPLIANCE, is_active=True)
-        .exclude(email="")
-        .values_list("email", flat=True)
-        .distinct()
-    )
 
 
 def _claim(incident, report, days_before):
@@ -62,7 +51,7 @@ def remind_deadlines(*, now=None):
                 days_before = clock.days_left
             else:
                 continue
-            recipients = _officers()
+            recipients = staff_emails(COMPLIANCE)
             if not recipients:
                 continue
             reminder = _claim(incident, clock.report, days_before)

@@ -4,6 +4,7 @@ Each service checks who may act (``MANAGE``: compliance officers), writes its ro
 audit event in one transaction, and raises ``NotAllowed`` or ``ValidationError`` otherwise.
 """
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.forms.models import model_to_dict
@@ -13,7 +14,9 @@ from django.utils.translation import gettext_lazy as _
 from audit import services as audit
 from audit.models import AccessEvent
 from contactcenter.roles import require
+from recordings import outbox
 
+from . import encryption, scoping
 from .models import Incident
 
 MANAGE = "incidents.change_incident"
@@ -118,3 +121,44 @@ def publish_notice(*, incident, by, request=None):
         )
     incident.refresh_from_db()
     return incident
+
+
+# --- the workflow's steps: at once when small, in the worker otherwise ------------------------
+
+
+def scope(*, incident, by):
+    """Scope ``incident`` afresh; return ``(incident, done)``: scoped at once when its scope
+    holds at most ``INCIDENT_SCOPE_INLINE_LIMIT`` recordings, else queued for the worker
+    (the incident's page shows the progress)."""
+    require(by, MANAGE, _("Only compliance officers manage incidents."))
+    if incident.scope_state == Incident.ScopeState.RUNNING and incident.scope_progress:
+        raise ValidationError(_("Scoping is already running."))
+    scoping.start_scoping(incident=incident, by=by)
+    if scoping.small_enough_to_run_now(incident, settings.INCIDENT_SCOPE_INLINE_LIMIT):
+        return scoping.run_scoping(incident.pk), True
+    with transaction.atomic():
+        outbox.enqueue("incidents.tasks.scope_incident", incident_id=incident.pk)
+    return incident, False
+
+
+def test_encryption(*, incident, by):
+    """Run the strong-encryption test over ``incident``'s scope; return ``(incident, done)``
+    as ``scope`` does. Only a scoped incident can be tested."""
+    require(by, MANAGE, _("Only compliance officers manage incidents."))
+    if incident.scope_state != Incident.ScopeState.DONE:
+        raise ValidationError(_("Scope the incident first."))
+    if incident.scoped_recordings <= settings.INCIDENT_SCOPE_INLINE_LIMIT:
+        return encryption.run_encryption_test(incident.pk, by=by), True
+    with transaction.atomic():
+        outbox.enqueue("incidents.tasks.test_encryption", incident_id=incident.pk, by_id=by.pk)
+    return incident, False
+
+
+def send_notifications(*, incident, by):
+    """Queue the notification of every person whose recording was not protected (the worker
+    sends them, each once). Refused before the encryption test, or when nobody is affected."""
+    require(by, MANAGE, _("Only compliance officers manage incidents."))
+    if incident.tested_at is None or incident.unprotected_recordings == 0:
+        raise ValidationError(_("Nobody needs to be told: run the encryption test first."))
+    with transaction.atomic():
+        outbox.enqueue("incidents.tasks.send_notifications", incident_id=incident.pk, by_id=by.pk)

@@ -29,7 +29,6 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
@@ -43,7 +42,7 @@ from audit import services as audit
 from audit.models import AccessEvent
 from consent.models import ConsentRecord
 from contactcenter.models import Call, Customer
-from contactcenter.roles import COMPLIANCE, SUPERVISOR, require
+from contactcenter.roles import require, staff_emails
 from privacy import organisation
 from recordings import access, retention
 from recordings.models import Recording
@@ -196,13 +195,7 @@ def confirm_fee(customer_request, *, by, http_request=None):
 
 
 def _notify_staff(customer_request):
-    recipients = list(
-        get_user_model()
-        .objects.filter(groups__name__in=[SUPERVISOR, COMPLIANCE], is_active=True)
-        .exclude(email="")
-        .values_list("email", flat=True)
-        .distinct()
-    )
+    recipients = staff_emails()
     if not recipients:
         return
     with translation.override("ja"):

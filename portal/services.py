@@ -29,7 +29,6 @@ from datetime import timedelta
 
 import phonenumbers
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
@@ -39,7 +38,7 @@ from django.utils.translation import gettext_lazy as _
 from phonenumbers import PhoneNumberType
 
 import twilio_client
-from contactcenter.roles import COMPLIANCE, SUPERVISOR
+from contactcenter.roles import staff_emails
 
 from .models import PhoneVerification
 
@@ -160,13 +159,7 @@ def _within_budget():
 
 
 def _alert_staff_budget(count, seconds):
-    recipients = list(
-        get_user_model()
-        .objects.filter(groups__name__in=[SUPERVISOR, COMPLIANCE], is_active=True)
-        .exclude(email="")
-        .values_list("email", flat=True)
-        .distinct()
-    )
+    recipients = staff_emails()
     logger.warning("Portal send budget reached: %d codes in %d seconds", count, seconds)
     if not recipients:
         return

@@ -10,7 +10,6 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -21,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from audit import services as audit
 from audit.models import AccessEvent
-from contactcenter.roles import COMPLIANCE, SUPERVISOR, require
+from contactcenter.roles import require, staff_emails
 
 from .models import CrossBorderCheck, CrossBorderRecipient
 
@@ -102,16 +101,6 @@ def due_recipients(*, today=None):
     )
 
 
-def _staff_emails():
-    return list(
-        get_user_model()
-        .objects.filter(groups__name__in=[SUPERVISOR, COMPLIANCE], is_active=True)
-        .exclude(email="")
-        .values_list("email", flat=True)
-        .distinct()
-    )
-
-
 def remind_due_checks(*, today=None):
     """Email supervisors and compliance officers about each check that falls due; once each.
 
@@ -132,7 +121,7 @@ def remind_due_checks(*, today=None):
         )
         if claimed != 1:
             continue
-        recipients = _staff_emails()
+        recipients = staff_emails()
         if not recipients:
             continue
         with translation.override("ja"):

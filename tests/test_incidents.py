@@ -333,6 +333,34 @@ def test_a_recording_that_may_contain_card_data_makes_the_leak_category_2(office
     assert (clean.scoped_card_data_recordings, clean.categories) == (0, [])
 
 
+def test_the_workflow_steps_are_for_compliance_officers_and_in_order(
+    officer, supervisor, stored, tasks_in_process
+):
+    from django.core.exceptions import ValidationError
+
+    from contactcenter.roles import NotAllowed
+
+    incident = new_incident(officer, became_known_at=timezone.now(), category_unlawful=True)
+    for step in (services.scope, services.test_encryption, services.send_notifications):
+        with pytest.raises(NotAllowed):
+            step(incident=incident, by=supervisor)
+    with (
+        translation.override("en"),
+        pytest.raises(ValidationError, match="Scope the incident first"),
+    ):
+        services.test_encryption(incident=incident, by=officer)
+    with (
+        translation.override("en"),
+        pytest.raises(ValidationError, match="run the encryption test first"),
+    ):
+        services.send_notifications(incident=incident, by=officer)
+    incident, done = services.scope(incident=incident, by=officer)
+    assert done and incident.scoped_recordings == 2
+    incident, done = services.test_encryption(incident=incident, by=officer)
+    assert done and incident.protected_recordings == 2
+    assert not AffectedRecording.objects.filter(incident=incident, result="untested").exists()
+
+
 # --- reminders ---------------------------------------------------------------------------
 
 
