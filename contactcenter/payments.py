@@ -108,11 +108,7 @@ def _checked_start(call, by, amount):
     """The checks every payment passes before it opens (``PaymentError`` otherwise)."""
     if not enabled():
         raise PaymentError(_("Card payments are not set up (TWILIO_PAY_CONNECTOR)."), status=400)
-    if not can_control_recording(by, call):
-        raise PaymentError(
-            _("Only the operator on this call or a supervisor can take a payment on it."),
-            status=403,
-        )
+    _require_control(call, by)
     if not isinstance(amount, int) or not 1 <= amount < 1_000_000:
         raise PaymentError(_("Give the amount in yen, from 1 to 999,999."), status=400)
     call.refresh_from_db()
@@ -166,12 +162,9 @@ def ivr_payment(payment_id, *, call_sid):
 def note_ivr_result(payment, *, result, token="", confirmation="", error=""):
     """Keep what ``<Pay>`` says at its end (the result, a token, a confirmation code) and put
     it on the call's timeline; never a card number, an expiry or a security code."""
-    ended = {"success": Status.COMPLETED, "payment-cancelled": Status.CANCELLED}.get(
-        result, Status.FAILED
-    )
     with transaction.atomic():
         updated = CallPayment.objects.filter(pk=payment.pk, status=Status.CAPTURING).update(
-            status=ended,
+            status=_ended_by(result),
             result=result[:64],
             token=token[:200],
             confirmation_code=confirmation[:200],
@@ -229,12 +222,23 @@ def finish(*, payment, by, cancel=False):
     return payment
 
 
-def _check(payment, by):
-    if not can_control_recording(by, payment.call):
+def _require_control(call, by):
+    if not can_control_recording(by, call):
         raise PaymentError(
             _("Only the operator on this call or a supervisor can take a payment on it."),
             status=403,
         )
+
+
+def _ended_by(result):
+    """The status a payment ends in for Twilio's ``Result``."""
+    return {"success": Status.COMPLETED, "payment-cancelled": Status.CANCELLED}.get(
+        result, Status.FAILED
+    )
+
+
+def _check(payment, by):
+    _require_control(payment.call, by)
     if payment.status != Status.CAPTURING:
         raise PaymentError(_("This payment has ended."), status=409)
 
@@ -274,10 +278,8 @@ def note_status(
             error=error[:200],
             ended_at=payment.ended_at or timezone.now(),
         )
-        if result == "payment-cancelled":
-            changes["status"] = Status.CANCELLED
-        elif result != "success":
-            changes["status"] = Status.FAILED
+        if result != "success":  # a success keeps the status ``finish`` gave it
+            changes["status"] = _ended_by(result)
     CallPayment.objects.filter(pk=payment.pk).update(**changes)
     payment.refresh_from_db()
     return payment

@@ -191,7 +191,11 @@ def mark_card_data(*, call, by, note):
     """Mark ``call``'s recording as possibly holding card data (a pause missed or failed):
     the recording is kept only as long as its shortest purpose allows, and a leak of it is
     a leak of data that can cause financial loss (APPI rule 7 (2)). Idempotent: the first
-    mark's time is kept."""
+    mark's time is kept. Only the operator on the call or a supervisor may mark it."""
+    if by is not None and not can_control_recording(by, call):
+        raise RecordingControlError(
+            _("Only the operator on this call or a supervisor can mark it."), status=403
+        )
     with transaction.atomic():
         Call.objects.filter(pk=call.pk, card_data_suspected_at__isnull=True).update(
             card_data_suspected_at=timezone.now()

@@ -139,9 +139,14 @@ def test_the_operator_marks_a_card_number_spoken_while_recording(client, live_ca
 def test_someone_elses_call_cannot_be_marked(client, live_call, other_operator):
     client.force_login(other_operator.user)
 
-    assert press(client, live_call, "card_data").status_code == 403
+    response = press(client, live_call, "card_data")
+
+    assert response.status_code == 302
+    [message] = list(response.wsgi_request._messages)
+    assert "担当オペレーターまたは監督者" in str(message)
     live_call.refresh_from_db()
     assert live_call.card_data_suspected_at is None
+    assert not live_call.events.exists()
 
 
 def test_a_recording_of_a_marked_call_is_kept_only_for_its_shortest_purpose(
