@@ -434,7 +434,8 @@ def _purpose_windows(recording, permission):
 
 def mark_fetch_failed(recording_id, error):
     """Give up fetching: 取得失敗, kept until the window its consent allows closes (the
-    purge then deletes Twilio's copy), or due at once without consent."""
+    purge then deletes Twilio's copy), or due at once without consent. Staff are emailed when
+    only a person can fix it (a ``FetchError`` raised with ``alert``)."""
     recording = Recording.objects.select_related("call__customer", "call__operator").get(
         pk=recording_id
     )
@@ -443,12 +444,14 @@ def mark_fetch_failed(recording_id, error):
     retain_until = max((window.usable_until for window in windows), default=timezone.now())
     if recording.consent_withdrawn_at:
         retain_until = recording.consent_withdrawn_at
-    Recording.objects.transition(
+    failed = Recording.objects.transition(
         recording_id,
         to=Status.FETCH_FAILED,
         last_error=str(error)[:2000],
         retain_until=retain_until,
     )
+    if failed and getattr(error, "alert", False):
+        alert_fetch_failed(recording_id, error)
 
 
 def alert_fetch_failed(recording_id, error):

@@ -35,8 +35,6 @@ def fetch_recording(self, recording_id):
             raise self.retry(exc=error, countdown=backoff(self.request.retries)) from error
         logger.error("Giving up fetching recording %s: %s", recording_id, error)
         ingest.mark_fetch_failed(recording_id, error)
-        if error.alert:
-            ingest.alert_fetch_failed(recording_id, error)
     except (OperationalError, InterfaceError) as error:
         # The database went away mid-fetch; the fetch gave its lease back if it could.
         if self.request.retries < self.max_retries:

@@ -564,7 +564,7 @@ def answer_pay(params, query):
     if payment is None:
         call = find_or_create_call(params)
         return connect(call, response, record=bool(may_record(call=call)), language=call.language)
-    language = payment.call.language if payment.call.language in VOICES else "ja"
+    language = payment.call.language
     say(response, PAY_INTRO[language], language)
     response.pay(
         payment_connector=settings.TWILIO_PAY_CONNECTOR,
@@ -595,7 +595,7 @@ def answer_pay_done(params, query):
             confirmation=params.get("PaymentConfirmationCode", ""),
             error=params.get("PaymentError", "") or params.get("ErrorType", ""),
         )
-    language = call.language if call.language in VOICES else "ja"
+    language = call.language
     response = VoiceResponse()
     say(response, PAY_RESULT["success" if result == "success" else "other"][language], language)
     return connect(call, response, record=bool(may_record(call=call)), language=language)
