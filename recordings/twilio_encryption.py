@@ -54,11 +54,6 @@ class TwilioEncryptionError(Exception):
         self.message = message
 
 
-def configured():
-    """Whether this deployment holds private keys for Voice Recording Encryption."""
-    return bool(settings.TWILIO_RECORDING_PRIVATE_KEYS)
-
-
 def _b64(details, field):
     try:
         return base64.b64decode(details[field], validate=True)
@@ -149,8 +144,3 @@ def decrypting(chunks, key, iv):
         ) from None
     if rest:
         yield rest
-
-
-def encrypted_size(plaintext_size):
-    """The size of Twilio's encrypted media of ``plaintext_size`` bytes of audio."""
-    return plaintext_size + TAG_SIZE
